@@ -1,0 +1,35 @@
+# Each target creates the virtualenv and installs what it needs on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO_CONTACTS ?= 20000
+export LEADFLOW_DATA_DIR ?= $(CURDIR)/leadflow-data
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	@if [ ! -f "$(LEADFLOW_DATA_DIR)/leadflow.db" ]; then \
+		$(VENV)/bin/leadflow demo --contacts $(DEMO_CONTACTS) --seed 7; fi
+	$(VENV)/bin/leadflow funnel
+	$(VENV)/bin/leadflow prospects --limit 10
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) bench/rescore.py
+
+clean:
+	rm -rf $(VENV) leadflow-data

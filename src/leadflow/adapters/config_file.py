@@ -1,0 +1,75 @@
+"""Reading the lifecycle configuration from YAML, with line numbers in every problem."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from leadflow.domain.config import LifecycleConfig, parse_config
+from leadflow.domain.errors import ConfigInvalid, ConfigProblem
+
+DEFAULT_NAME = "default_pipeline.yaml"
+
+
+def default_config_text() -> str:
+    return resources.files("leadflow").joinpath(DEFAULT_NAME).read_text(encoding="utf-8")
+
+
+def _line_index(node: yaml.Node, path: str, out: dict[str, int]) -> None:
+    out.setdefault(path or "(top)", node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = f"{path}.{key.value}" if path else str(key.value)
+            out[name] = key.start_mark.line + 1
+            _line_index(value, name, out)
+            out[name] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, f"{path}[{i}]", out)
+
+
+def _with_lines(problems: list[ConfigProblem], lines: dict[str, int]) -> list[ConfigProblem]:
+    out = []
+    for p in problems:
+        loc = p.location
+        probe = loc
+        while probe and probe not in lines:
+            probe = probe.rsplit(".", 1)[0] if "." in probe else probe.rsplit("[", 1)[0] \
+                if "[" in probe else ""
+        line = lines.get(probe or "(top)")
+        out.append(ConfigProblem(f"{loc} (line {line})" if line else loc, p.message))
+    return out
+
+
+def parse_config_text(content: str, *, source: str) -> LifecycleConfig:
+    try:
+        node = yaml.compose(content)
+        data: Any = yaml.safe_load(content)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigInvalid(source, [ConfigProblem(where, f"not valid YAML: {problem}")]) \
+            from None
+    lines: dict[str, int] = {}
+    if node is not None:
+        _line_index(node, "", lines)
+    try:
+        return parse_config(data, source=source)
+    except ConfigInvalid as exc:
+        raise ConfigInvalid(source, _with_lines(exc.problems, lines)) from None
+
+
+def load_config(path: Path | None) -> LifecycleConfig:
+    """The configuration at ``path``, or the one shipped with leadflow."""
+    if path is None:
+        return parse_config_text(default_config_text(), source=DEFAULT_NAME)
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigInvalid(str(path), [ConfigProblem("(file)", exc.strerror or str(exc))]) \
+            from None
+    return parse_config_text(content, source=str(path))

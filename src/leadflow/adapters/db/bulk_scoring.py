@@ -1,0 +1,294 @@
+"""Set-based engagement scoring of every contact, straight from the raw events.
+
+The current rules are evaluated in Python (the same ``Matcher`` code the incremental path uses)
+once per distinct event *shape*, which is a few thousand rows; the per-event work — caps per
+window, decay, sums per contact and per rule — runs as columnar Polars expressions over events
+read with connectorx, one range of contact ids at a time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.mapping import shape_from_row
+from leadflow.domain.config import EngagementConfig
+from leadflow.domain.engagement import NEGATIVE_RANK_BASE, WINDOW_ORIGIN, ZERO_RANK
+from leadflow.domain.ports import Progress, ScoreDifference
+
+SCORE_SCHEMA = {
+    "contact_id": pl.Int64, "score": pl.Float64, "t0": pl.Float64, "rank": pl.Float64,
+    "breakdown": pl.Utf8, "caps": pl.Utf8, "baseline": pl.Float64,
+}
+
+
+def connectorx_uri(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite://{parsed.database}" if parsed.database.startswith("/") else \
+            f"sqlite:///{parsed.database}"
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass
+class ScoreChunk:
+    low: int
+    high: int
+    frame: pl.DataFrame  # SCORE_SCHEMA, one row per contact of the range that has events
+
+
+class PolarsBulkScoring:
+    """Implements ``BulkScoring`` over a SQLite or PostgreSQL database."""
+
+    def __init__(self, engine: Engine, url: str, config: EngagementConfig,
+                 chunk_contacts: int = 250_000) -> None:
+        self.engine = engine
+        self.uri = connectorx_uri(url)
+        self.config = config
+        self.chunk = chunk_contacts
+        self.h = config.half_life_seconds
+
+    # ------------------------------------------------------------------ reading
+
+    def _read(self, sql: str) -> pl.DataFrame:
+        return pl.read_database_uri(sql, self.uri, engine="connectorx")
+
+    def shape_rules(self) -> pl.DataFrame:
+        """One row per (shape, matching rule): the rule evaluation of every distinct shape."""
+        rows: dict[str, list[Any]] = {"shape_id": [], "rule": [], "points": [], "cap": [],
+                                      "window": []}
+        with self.engine.connect() as conn:
+            for r in conn.execute(select(t.event_shapes)):
+                shape = shape_from_row(r)
+                for rule in self.config.rules:
+                    if rule.when.matches(shape):
+                        rows["shape_id"].append(r.id)
+                        rows["rule"].append(rule.key)
+                        rows["points"].append(rule.points)
+                        rows["cap"].append(rule.cap.points if rule.cap else None)
+                        rows["window"].append(rule.cap.window_seconds if rule.cap else None)
+        return pl.DataFrame(rows, schema={"shape_id": pl.Int64, "rule": pl.Utf8,
+                                          "points": pl.Float64, "cap": pl.Float64,
+                                          "window": pl.Float64})
+
+    def id_range(self) -> tuple[int, int]:
+        with self.engine.connect() as conn:
+            low, high = conn.execute(select(func.min(t.contacts.c.id),
+                                            func.max(t.contacts.c.id))).one()
+        return (low or 0), (high or 0)
+
+    def watermark(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(t.events.c.id), 0))).scalar()
+                       or 0)
+
+    def ranges(self) -> Iterator[tuple[int, int]]:
+        low, high = self.id_range()
+        start = low
+        while start <= high and high > 0:
+            yield start, min(start + self.chunk, high + 1)
+            start += self.chunk
+
+    # ------------------------------------------------------------------ computing
+
+    def score_range(self, low: int, high: int, shape_rules: pl.DataFrame,
+                    watermark: int) -> pl.DataFrame:
+        events = self._read(
+            f"SELECT contact_id, ts, id, shape_id FROM events "
+            f"WHERE contact_id >= {int(low)} AND contact_id < {int(high)} "
+            f"AND id <= {int(watermark)}")
+        recycled = self._read(
+            f"SELECT id AS contact_id, recycled_at FROM contacts "
+            f"WHERE id >= {int(low)} AND id < {int(high)} AND recycled_at IS NOT NULL")
+        return self.score_frame(events, shape_rules, recycled)
+
+    def score_frame(self, events: pl.DataFrame, shape_rules: pl.DataFrame,
+                    recycled: pl.DataFrame) -> pl.DataFrame:
+        h = self.h
+        ev = events.lazy().with_columns(
+            pl.col("contact_id").cast(pl.Int64), pl.col("id").cast(pl.Int64),
+            pl.col("shape_id").cast(pl.Int64), pl.col("ts").cast(pl.Float64))
+        rows = ev.join(shape_rules.lazy(), on="shape_id", how="inner")
+        rows = rows.with_columns(
+            pl.when(pl.col("cap").is_not_null())
+            .then(((pl.col("ts") - WINDOW_ORIGIN) / pl.col("window")).floor().cast(pl.Int64))
+            .otherwise(0).alias("bucket"),
+            pl.col("points").abs().alias("mag"),
+        ).sort(["contact_id", "rule", "ts", "id"])
+        rows = rows.with_columns(
+            pl.col("mag").cum_sum().over(["contact_id", "rule", "bucket"]).alias("cum"))
+        # Within a window the first events take their points until the cap is used up.
+        rows = rows.with_columns(
+            pl.when(pl.col("cap").is_null()).then(pl.col("points"))
+            .otherwise(
+                (pl.min_horizontal(pl.col("cap"), pl.col("cum"))
+                 - pl.min_horizontal(pl.col("cap"), pl.col("cum") - pl.col("mag")))
+                * pl.col("points").sign()
+            ).alias("awarded"))
+        rows = rows.join(recycled.lazy().with_columns(pl.col("contact_id").cast(pl.Int64),
+                                                      pl.col("recycled_at").cast(pl.Float64)),
+                         on="contact_id", how="left")
+        rows = rows.with_columns(pl.col("ts").max().over("contact_id").alias("t0"))
+        rows = rows.with_columns(
+            (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("t0")) / h))).alias("value"),
+            pl.when(pl.col("recycled_at").is_not_null() & (pl.col("ts") <= pl.col("recycled_at")))
+            .then(pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("recycled_at")) / h)))
+            .otherwise(0.0).alias("before_recycle"),
+        )
+        per_rule = rows.group_by(["contact_id", "rule"]).agg(
+            pl.col("value").sum(), pl.col("t0").first(),
+            pl.col("before_recycle").sum(),
+            pl.col("bucket").last(),
+            pl.min_horizontal(pl.col("cap"), pl.col("cum")).last().alias("used"),
+            pl.col("cap").first().is_not_null().alias("capped"),
+        )
+        per_contact = per_rule.sort(["contact_id", "rule"]).group_by("contact_id").agg(
+            pl.col("value").sum().alias("score"),
+            pl.col("t0").first(),
+            pl.col("before_recycle").sum().alias("baseline"),
+            pl.concat_str([pl.lit('"'), pl.col("rule"), pl.lit('":'),
+                           pl.col("value").cast(pl.Utf8)]).str.join(",").alias("breakdown"),
+            pl.concat_str([pl.lit('"'), pl.col("rule"), pl.lit('":['),
+                           pl.col("bucket").cast(pl.Utf8), pl.lit(","),
+                           pl.col("used").cast(pl.Utf8), pl.lit("]")])
+            .filter(pl.col("capped")).str.join(",").alias("caps"),
+        )
+        score = pl.col("score")
+        rank = (pl.when(score > 0).then(pl.col("t0") / h + score.log(2))
+                .when(score < 0).then(NEGATIVE_RANK_BASE - (pl.col("t0") / h + (-score).log(2)))
+                .otherwise(ZERO_RANK))
+        return per_contact.select(
+            "contact_id", "score", "t0", rank.alias("rank"),
+            (pl.lit("{") + pl.col("breakdown") + pl.lit("}")).alias("breakdown"),
+            (pl.lit("{") + pl.col("caps").fill_null("") + pl.lit("}")).alias("caps"),
+            "baseline",
+        ).sort("contact_id").collect()
+
+    def recompute(self, progress: Progress) -> list[ScoreChunk]:
+        shape_rules = self.shape_rules()
+        watermark = self.watermark()
+        ranges = list(self.ranges())
+        progress.start("rescoring contacts", sum(h - lo for lo, h in ranges))
+        chunks = []
+        for low, high in ranges:
+            chunks.append(ScoreChunk(low, high, self.score_range(low, high, shape_rules,
+                                                                 watermark)))
+            progress.advance(high - low)
+        progress.finish()
+        self.last_watermark = watermark
+        return chunks
+
+    # ------------------------------------------------------------------ comparing
+
+    def stored(self, low: int, high: int) -> pl.DataFrame:
+        cast = "CAST(%s AS TEXT)" if self.engine.dialect.name == "postgresql" else "%s"
+        return self._read(
+            f"SELECT id AS contact_id, engagement_score AS score, engagement_t0 AS t0, "
+            f"{cast % 'engagement_breakdown'} AS breakdown, {cast % 'engagement_caps'} AS caps, "
+            f"recycle_baseline AS baseline, recycled_at FROM contacts "
+            f"WHERE id >= {int(low)} AND id < {int(high)} ORDER BY id")
+
+    def differences(self, scores: list[ScoreChunk], *, tolerance: float = 1e-9
+                    ) -> Iterator[ScoreDifference]:
+        for chunk in scores:
+            stored = self.stored(chunk.low, chunk.high)
+            joined = stored.join(chunk.frame, on="contact_id", how="left", suffix="_new")
+            for row in joined.iter_rows(named=True):
+                yield from _compare(row, tolerance)
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, scores: list[ScoreChunk], progress: Progress) -> int:
+        total = sum(c.high - c.low for c in scores)
+        progress.start("writing scores", total)
+        written = 0
+        for chunk in scores:
+            written += self._write_chunk(chunk)
+            progress.advance(chunk.high - chunk.low)
+        progress.finish()
+        return written
+
+    def _write_chunk(self, chunk: ScoreChunk) -> int:
+        frame = chunk.frame
+        with self.engine.begin() as conn:
+            # Contacts of the range with no matching event any more score zero.
+            conn.execute(text(
+                "UPDATE contacts SET engagement_score = 0, engagement_t0 = NULL, "
+                f"engagement_rank = {ZERO_RANK}, engagement_breakdown = '{{}}', "
+                "engagement_caps = '{}', recycle_baseline = 0 "
+                "WHERE id >= :low AND id < :high AND engagement_t0 IS NOT NULL"),
+                {"low": chunk.low, "high": chunk.high})
+            if frame.height == 0:
+                return 0
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(
+                    "CREATE TEMP TABLE rescore_tmp (contact_id BIGINT PRIMARY KEY, score FLOAT8,"
+                    " t0 FLOAT8, rank FLOAT8, breakdown TEXT, caps TEXT, baseline FLOAT8) "
+                    "ON COMMIT DROP"))
+                buf = io.BytesIO()
+                frame.write_csv(buf, include_header=False)
+                raw = conn.connection.driver_connection
+                assert raw is not None
+                with raw.cursor().copy(  # type: ignore[attr-defined]
+                        "COPY rescore_tmp FROM STDIN WITH (FORMAT csv)") as copy:
+                    copy.write(buf.getvalue())
+                json_cast = "::json"
+            else:
+                conn.execute(text("DROP TABLE IF EXISTS temp.rescore_tmp"))
+                conn.execute(text(
+                    "CREATE TEMP TABLE rescore_tmp (contact_id INTEGER PRIMARY KEY, score REAL,"
+                    " t0 REAL, rank REAL, breakdown TEXT, caps TEXT, baseline REAL)"))
+                raw = conn.connection.driver_connection
+                assert raw is not None
+                raw.executemany("INSERT INTO rescore_tmp VALUES (?,?,?,?,?,?,?)",  # type: ignore[attr-defined]
+                                frame.iter_rows())
+                json_cast = ""
+            conn.execute(text(
+                "UPDATE contacts SET engagement_score = r.score, engagement_t0 = r.t0, "
+                f"engagement_rank = r.rank, engagement_breakdown = r.breakdown{json_cast}, "
+                f"engagement_caps = r.caps{json_cast}, "
+                "recycle_baseline = CASE WHEN contacts.recycled_at IS NULL THEN 0 "
+                "ELSE r.baseline END "
+                "FROM rescore_tmp r WHERE contacts.id = r.contact_id"))
+            if conn.dialect.name != "postgresql":
+                conn.execute(text("DROP TABLE temp.rescore_tmp"))
+        return frame.height
+
+
+def _close(a: float | None, b: float | None, tol: float) -> bool:
+    if a is None or b is None:
+        return (a or 0.0) == (b or 0.0) if (a is None) != (b is None) else True
+    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+
+
+def _compare(row: dict[str, Any], tol: float) -> Iterator[ScoreDifference]:
+    cid = row["contact_id"]
+    new_score = row["score_new"] if row["score_new"] is not None else 0.0
+    if not _close(row["score"], new_score, tol):
+        yield ScoreDifference(cid, "engagement", row["score"], new_score)
+    if row["t0"] != row["t0_new"] and not _close(row["t0"], row["t0_new"], tol):
+        yield ScoreDifference(cid, "engagement_t0", row["t0"], row["t0_new"])
+    old_b = json.loads(row["breakdown"] or "{}")
+    new_b = json.loads(row["breakdown_new"] or "{}")
+    for key in sorted(set(old_b) | set(new_b)):
+        if key not in old_b or key not in new_b or not _close(old_b[key], new_b[key], tol):
+            yield ScoreDifference(cid, f"breakdown.{key}", old_b.get(key), new_b.get(key))
+    old_c = json.loads(row["caps"] or "{}")
+    new_c = json.loads(row["caps_new"] or "{}")
+    for key in sorted(set(old_c) | set(new_c)):
+        a, b = old_c.get(key), new_c.get(key)
+        if a is None or b is None or int(a[0]) != int(b[0]) or not _close(a[1], b[1], tol):
+            yield ScoreDifference(cid, f"cap.{key}", a, b)
+    if row["recycled_at"] is not None:
+        new_base = row["baseline_new"] or 0.0
+        if not _close(row["baseline"], new_base, tol):
+            yield ScoreDifference(cid, "recycle_baseline", row["baseline"], new_base)

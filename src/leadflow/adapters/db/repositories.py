@@ -1,0 +1,287 @@
+"""Repositories over one SQLAlchemy connection, and the unit of work that owns it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.mapping import (
+    account_from_row,
+    account_values,
+    contact_from_row,
+    contact_values,
+    shape_from_row,
+    shape_row,
+    shape_signature,
+)
+from leadflow.domain.matching import EventShape
+from leadflow.domain.model import Account, Contact, Event, StageChange
+
+
+class SqlContactRepository:
+    def __init__(self, conn: Connection, half_life_seconds: float) -> None:
+        self.conn = conn
+        self.half_life_seconds = half_life_seconds
+
+    def _milestones(self, ids: Sequence[int]) -> dict[int, dict[str, float]]:
+        out: dict[int, dict[str, float]] = {i: {} for i in ids}
+        rows = self.conn.execute(
+            select(t.milestones.c.contact_id, t.milestones.c.key, t.milestones.c.reached_at)
+            .where(t.milestones.c.contact_id.in_(ids)))
+        for cid, key, at in rows:
+            out[cid][key] = at
+        return out
+
+    def get(self, contact_id: int) -> Contact | None:
+        found = self.get_many([contact_id])
+        return found[0] if found else None
+
+    def get_many(self, contact_ids: Sequence[int]) -> list[Contact]:
+        if not contact_ids:
+            return []
+        rows = self.conn.execute(select(t.contacts).where(t.contacts.c.id.in_(contact_ids)))
+        rows_by_id = {r.id: r for r in rows}
+        ms = self._milestones(list(rows_by_id))
+        return [contact_from_row(rows_by_id[i], ms[i]) for i in contact_ids if i in rows_by_id]
+
+    def get_by_email(self, email: str) -> Contact | None:
+        cid = self.conn.execute(
+            select(t.contacts.c.id).where(t.contacts.c.email == email.strip().lower())
+        ).scalar()
+        return self.get(cid) if cid is not None else None
+
+    def find_by_identity(self, kind: str, value: str) -> int | None:
+        return self.conn.execute(
+            select(t.identities.c.contact_id).where(
+                t.identities.c.kind == kind, t.identities.c.value == value)
+        ).scalar()
+
+    def identities(self, contact_id: int) -> list[tuple[str, str]]:
+        rows = self.conn.execute(
+            select(t.identities.c.kind, t.identities.c.value)
+            .where(t.identities.c.contact_id == contact_id).order_by(t.identities.c.id))
+        return [(k, v) for k, v in rows]
+
+    def add(self, contact: Contact) -> int:
+        values = contact_values(contact, self.half_life_seconds)
+        cid = self.conn.execute(insert(t.contacts).values(**values)).inserted_primary_key[0]
+        contact.id = int(cid)
+        return contact.id
+
+    def save(self, contact: Contact) -> None:
+        assert contact.id is not None
+        self.conn.execute(update(t.contacts).where(t.contacts.c.id == contact.id)
+                          .values(**contact_values(contact, self.half_life_seconds)))
+
+    def delete(self, contact_id: int) -> None:
+        self.conn.execute(delete(t.milestones).where(t.milestones.c.contact_id == contact_id))
+        self.conn.execute(delete(t.identities).where(t.identities.c.contact_id == contact_id))
+        self.conn.execute(update(t.contacts).where(t.contacts.c.referred_by_id == contact_id)
+                          .values(referred_by_id=None))
+        self.conn.execute(delete(t.contacts).where(t.contacts.c.id == contact_id))
+
+    def add_identity(self, contact_id: int, kind: str, value: str) -> None:
+        if self.find_by_identity(kind, value) is None:
+            self.conn.execute(insert(t.identities).values(contact_id=contact_id, kind=kind,
+                                                          value=value))
+
+    def move_identities(self, from_id: int, to_id: int) -> None:
+        self.conn.execute(update(t.identities).where(t.identities.c.contact_id == from_id)
+                          .values(contact_id=to_id))
+
+    def delete_identities(self, contact_id: int) -> None:
+        self.conn.execute(delete(t.identities).where(t.identities.c.contact_id == contact_id))
+
+    def expired_temperature_ids(self, now: float, limit: int) -> list[int]:
+        rows = self.conn.execute(
+            select(t.contacts.c.id).where(t.contacts.c.temperature_until <= now)
+            .order_by(t.contacts.c.temperature_until).limit(limit))
+        return [r[0] for r in rows]
+
+
+class SqlAccountRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get(self, account_id: int) -> Account | None:
+        row = self.conn.execute(select(t.accounts).where(t.accounts.c.id == account_id)).first()
+        return account_from_row(row) if row else None
+
+    def get_by_domain(self, domain: str) -> Account | None:
+        row = self.conn.execute(
+            select(t.accounts).where(t.accounts.c.domain == domain.strip().lower())).first()
+        return account_from_row(row) if row else None
+
+    def add(self, account: Account) -> int:
+        aid = self.conn.execute(insert(t.accounts).values(**account_values(account))
+                                ).inserted_primary_key[0]
+        account.id = int(aid)
+        return account.id
+
+    def save(self, account: Account) -> None:
+        self.conn.execute(update(t.accounts).where(t.accounts.c.id == account.id)
+                          .values(**account_values(account)))
+
+    def contact_ids(self, account_id: int) -> list[int]:
+        rows = self.conn.execute(select(t.contacts.c.id)
+                                 .where(t.contacts.c.account_id == account_id))
+        return [r[0] for r in rows]
+
+
+class SqlEventRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._shape_ids: dict[str, int] = {}
+
+    def has_message(self, message_id: str) -> bool:
+        return self.conn.execute(
+            select(t.events.c.id).where(t.events.c.message_id == message_id)
+        ).first() is not None
+
+    def shape_id(self, shape: EventShape) -> int:
+        sig = shape_signature(shape)
+        if sig in self._shape_ids:
+            return self._shape_ids[sig]
+        sid = self.conn.execute(
+            select(t.event_shapes.c.id).where(t.event_shapes.c.signature == sig)).scalar()
+        if sid is None:
+            sid = self.conn.execute(insert(t.event_shapes).values(**shape_row(shape))
+                                    ).inserted_primary_key[0]
+        self._shape_ids[sig] = int(sid)
+        return int(sid)
+
+    def add(self, event: Event) -> int:
+        eid = self.conn.execute(insert(t.events).values(
+            contact_id=event.contact_id, ts=event.ts, shape_id=self.shape_id(event.shape),
+            message_id=event.message_id, properties=event.properties or None,
+            received_at=event.received_at,
+        )).inserted_primary_key[0]
+        return int(eid)
+
+    def history(self, contact_id: int) -> list[tuple[float, EventShape]]:
+        rows = self.conn.execute(
+            select(t.events.c.ts, t.event_shapes)
+            .join(t.event_shapes, t.event_shapes.c.id == t.events.c.shape_id)
+            .where(t.events.c.contact_id == contact_id)
+            .order_by(t.events.c.ts, t.events.c.id))
+        return [(r.ts, shape_from_row(r)) for r in rows]
+
+    def timeline(self, contact_id: int, limit: int) -> list[Event]:
+        rows = self.conn.execute(
+            select(t.events.c.id, t.events.c.ts, t.events.c.message_id, t.events.c.properties,
+                   t.events.c.received_at, t.event_shapes)
+            .join(t.event_shapes, t.event_shapes.c.id == t.events.c.shape_id)
+            .where(t.events.c.contact_id == contact_id)
+            .order_by(t.events.c.ts.desc(), t.events.c.id.desc()).limit(limit))
+        return [Event(contact_id=contact_id, ts=r.ts, shape=shape_from_row(r), id=r.id,
+                      message_id=r.message_id, properties=r.properties or {},
+                      received_at=r.received_at) for r in rows]
+
+    def reassign(self, from_id: int, to_id: int) -> None:
+        self.conn.execute(update(t.events).where(t.events.c.contact_id == from_id)
+                          .values(contact_id=to_id))
+
+    def strip_properties(self, contact_id: int) -> None:
+        self.conn.execute(update(t.events).where(t.events.c.contact_id == contact_id)
+                          .values(properties=None, message_id=None))
+
+
+class SqlHistoryRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add_stage_change(self, change: StageChange) -> None:
+        self.conn.execute(insert(t.stage_changes).values(
+            contact_id=change.contact_id, from_stage=change.from_stage, to_stage=change.to_stage,
+            at=change.at, actor=change.actor, config_version=change.config_version,
+            reason=change.reason, kind=change.kind))
+
+    def add_milestone(self, contact_id: int, key: str, at: float, actor: str,
+                      config_version: str) -> None:
+        self.conn.execute(insert(t.milestones).values(
+            contact_id=contact_id, key=key, reached_at=at, actor=actor,
+            config_version=config_version))
+
+    def add_audit(self, contact_id: int, at: float, actor: str, action: str,
+                  details: dict[str, Any]) -> None:
+        self.conn.execute(insert(t.audit).values(contact_id=contact_id, at=at, actor=actor,
+                                                 action=action, details=details))
+
+    def stage_changes(self, contact_id: int) -> list[StageChange]:
+        rows = self.conn.execute(select(t.stage_changes)
+                                 .where(t.stage_changes.c.contact_id == contact_id)
+                                 .order_by(t.stage_changes.c.at, t.stage_changes.c.id))
+        return [StageChange(contact_id=r.contact_id, from_stage=r.from_stage,
+                            to_stage=r.to_stage, at=r.at, actor=r.actor,
+                            config_version=r.config_version, reason=r.reason, kind=r.kind)
+                for r in rows]
+
+    def audit_entries(self, contact_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute(select(t.audit).where(t.audit.c.contact_id == contact_id)
+                                 .order_by(t.audit.c.at, t.audit.c.id))
+        return [dict(r._mapping) for r in rows]
+
+    def reassign(self, from_id: int, to_id: int) -> None:
+        for table in (t.stage_changes, t.audit):
+            self.conn.execute(update(table).where(table.c.contact_id == from_id)
+                              .values(contact_id=to_id))
+        existing = {r[0] for r in self.conn.execute(
+            select(t.milestones.c.key).where(t.milestones.c.contact_id == to_id))}
+        moved = self.conn.execute(select(t.milestones).where(t.milestones.c.contact_id == from_id)
+                                  ).all()
+        self.conn.execute(delete(t.milestones).where(t.milestones.c.contact_id == from_id))
+        for r in moved:
+            if r.key not in existing:
+                self.conn.execute(insert(t.milestones).values(**{**r._mapping,
+                                                                 "contact_id": to_id}))
+
+    def record_config_version(self, version: str, content: dict[str, Any], at: float) -> None:
+        found = self.conn.execute(select(t.config_versions.c.id)
+                                  .where(t.config_versions.c.version == version)).first()
+        if found is None:
+            self.conn.execute(insert(t.config_versions).values(version=version, content=content,
+                                                               created_at=at))
+
+
+class SqlSuppressionRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def is_suppressed(self, hashes: Sequence[str]) -> bool:
+        if not hashes:
+            return False
+        return self.conn.execute(select(t.suppressions.c.hash)
+                                 .where(t.suppressions.c.hash.in_(list(hashes)))).first() is not None
+
+    def add(self, hash_: str, kind: str, at: float) -> None:
+        if not self.is_suppressed([hash_]):
+            self.conn.execute(insert(t.suppressions).values(hash=hash_, kind=kind, created_at=at))
+
+
+class SqlUnitOfWork:
+    """One transaction. Leaving the block without ``commit()`` rolls everything back."""
+
+    def __init__(self, engine: Engine, half_life_seconds: float) -> None:
+        self.engine = engine
+        self.half_life_seconds = half_life_seconds
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self.conn = self.engine.connect()
+        self.tx = self.conn.begin()
+        self.contacts = SqlContactRepository(self.conn, self.half_life_seconds)
+        self.accounts = SqlAccountRepository(self.conn)
+        self.events = SqlEventRepository(self.conn)
+        self.history = SqlHistoryRepository(self.conn)
+        self.suppressions = SqlSuppressionRepository(self.conn)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tx.is_active:
+            self.tx.rollback()
+        self.conn.close()
+
+    def commit(self) -> None:
+        self.tx.commit()

@@ -1,0 +1,183 @@
+"""Tables. Alembic migrations (leadflow/migrations) create them; keep both in step."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+config_versions = Table(
+    "config_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", String(200), nullable=False, unique=True),
+    Column("content", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+accounts = Table(
+    "accounts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(300), nullable=False),
+    Column("domain", String(300), unique=True),
+    Column("industry", String(100)),
+    Column("employees", Integer),
+    Column("country", String(2)),
+    Column("annual_revenue", Float),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+contacts = Table(
+    "contacts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), unique=True),
+    Column("phone", String(50)),
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("title", String(200)),
+    Column("seniority", String(50)),
+    Column("account_role", String(50)),
+    Column("country", String(2)),
+    Column("region", String(100)),
+    Column("language", String(10)),
+    Column("source", String(100)),
+    Column("account_id", Integer, ForeignKey("accounts.id"), index=True),
+    Column("referred_by_id", Integer, ForeignKey("contacts.id", ondelete="SET NULL")),
+    Column("owner_id", Integer),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("consent", JSON, nullable=False, default=dict),
+    Column("stage", String(50), nullable=False),
+    Column("stage_entered_at", Float, nullable=False),
+    Column("recycled_at", Float),
+    Column("recycle_baseline", Float, nullable=False, default=0.0),
+    Column("engagement_score", Float, nullable=False, default=0.0),
+    Column("engagement_t0", Float),
+    Column("engagement_rank", Float, nullable=False),
+    Column("engagement_breakdown", JSON, nullable=False, default=dict),
+    Column("engagement_caps", JSON, nullable=False, default=dict),
+    Column("signals", JSON, nullable=False, default=dict),
+    Column("fit_score", Float, nullable=False, default=0.0),
+    Column("fit_grade", String(1), nullable=False, default="D"),
+    Column("persona", String(100)),
+    Column("excluded_by", String(100)),
+    Column("fit_detail", JSON, nullable=False, default=dict),
+    Column("qualification", JSON, nullable=False, default=dict),
+    Column("qualification_passed", Boolean, nullable=False, default=False),
+    Column("temperature", String(10)),
+    Column("temperature_until", Float),
+    Column("last_event_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_contacts_stage_rank", "stage", "engagement_rank"),
+    Index("ix_contacts_temperature_rank", "temperature", "engagement_rank"),
+    Index("ix_contacts_owner_stage", "owner_id", "stage"),
+    Index("ix_contacts_grade_rank", "fit_grade", "engagement_rank"),
+    Index("ix_contacts_rank", "engagement_rank"),
+    Index("ix_contacts_temperature_until", "temperature_until"),
+)
+
+identities = Table(
+    "identities", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("kind", String(20), nullable=False),  # anonymous_id | user_id | email
+    Column("value", String(320), nullable=False),
+    Index("uq_identities_kind_value", "kind", "value", unique=True),
+)
+
+event_shapes = Table(
+    "event_shapes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("signature", Text, nullable=False, unique=True),
+    Column("type", String(100), nullable=False),
+    Column("url", Text),
+    Column("content_stage", String(50)),
+    Column("premium", Boolean),
+    Column("campaign", String(200)),
+    Column("utm_source", String(200)),
+    Column("utm_medium", String(200)),
+    Column("utm_campaign", String(200)),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("contact_id", Integer, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("shape_id", Integer, ForeignKey("event_shapes.id"), nullable=False),
+    Column("message_id", String(200)),
+    Column("properties", JSON),
+    Column("received_at", Float),
+    Index("ix_events_contact_ts", "contact_id", "ts", "shape_id"),
+    Index("uq_events_message_id", "message_id", unique=True,
+          sqlite_where=text("message_id IS NOT NULL"),
+          postgresql_where=text("message_id IS NOT NULL")),
+)
+
+stage_changes = Table(
+    "stage_changes", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("contact_id", Integer, nullable=False),
+    Column("from_stage", String(50)),
+    Column("to_stage", String(50), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("config_version", String(200), nullable=False),
+    Column("reason", Text),
+    Column("kind", String(20), nullable=False),
+    Index("ix_stage_changes_contact_at", "contact_id", "at"),
+    Index("ix_stage_changes_to_at", "to_stage", "at"),
+)
+
+milestones = Table(
+    "milestones", metadata,
+    Column("contact_id", Integer, primary_key=True),
+    Column("key", String(50), primary_key=True),
+    Column("reached_at", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("config_version", String(200), nullable=False),
+    Index("ix_milestones_key_at", "key", "reached_at"),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("contact_id", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("details", JSON, nullable=False, default=dict),
+    Index("ix_audit_contact_at", "contact_id", "at"),
+)
+
+suppressions = Table(
+    "suppressions", metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("created_at", Float, nullable=False),
+)

@@ -1,0 +1,46 @@
+"""Wiring: settings → engine (migrated) → lifecycle config → services context."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from leadflow.adapters.clock import SystemClock
+from leadflow.adapters.config_file import load_config
+from leadflow.adapters.db.bulk_scoring import PolarsBulkScoring
+from leadflow.adapters.db.engine import make_engine, migrate
+from leadflow.adapters.db.repositories import SqlHistoryRepository, SqlUnitOfWork
+from leadflow.config import Settings
+from leadflow.domain.config import LifecycleConfig
+from leadflow.domain.ports import Clock
+from leadflow.services.context import Context
+
+
+class App:
+    """One configured leadflow: its database, lifecycle configuration and clock."""
+
+    def __init__(self, settings: Settings | None = None, *, clock: Clock | None = None,
+                 config: LifecycleConfig | None = None) -> None:
+        self.settings = settings or Settings()
+        self.config = config or load_config(self.settings.pipeline_path)
+        self.clock = clock or SystemClock()
+        self.ctx = Context(config=self.config, clock=self.clock,
+                           suppression_salt=self.settings.suppression_salt)
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = make_engine(self.settings.resolved_database_url)
+        migrate(engine)
+        with engine.begin() as conn:
+            SqlHistoryRepository(conn).record_config_version(
+                self.config.config_version, self.config.raw, self.clock.now())
+        return engine
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.config.engagement.half_life_seconds)
+
+    def bulk_scoring(self) -> PolarsBulkScoring:
+        return PolarsBulkScoring(self.engine, self.settings.resolved_database_url,
+                                 self.config.engagement,
+                                 chunk_contacts=self.settings.rescore_chunk_contacts)

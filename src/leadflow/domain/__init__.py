@@ -1,0 +1,1 @@
+"""Pure domain: no framework, no I/O."""

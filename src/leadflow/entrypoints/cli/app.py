@@ -1,0 +1,15 @@
+"""`leadflow` command line: every command group registered on one Typer app."""
+
+from __future__ import annotations
+
+from leadflow.entrypoints.cli import (  # noqa: F401  (each module registers its commands)
+    commands_admin,
+    commands_contacts,
+    commands_events,
+    commands_import,
+)
+from leadflow.entrypoints.cli.base import app
+
+
+def main() -> None:
+    app()

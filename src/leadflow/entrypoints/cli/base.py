@@ -1,0 +1,49 @@
+"""The Typer application, the App it works on, and how errors are shown."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from leadflow.bootstrap import App
+from leadflow.domain.errors import ConfigInvalid, LeadflowError
+from leadflow.entrypoints.cli.output import err_console
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(help="leadflow: the lead lifecycle system.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+_state: dict[str, App] = {}
+
+
+def get_app() -> App:
+    if "app" not in _state:
+        _state["app"] = App()
+    return _state["app"]
+
+
+def set_app(instance: App | None) -> None:
+    """Tests inject an App (settings, fake clock); None forgets it."""
+    _state.pop("app", None)
+    if instance is not None:
+        _state["app"] = instance
+
+
+def friendly_errors(fn: F) -> F:
+    """Show a leadflow error as one clear message (exit 2), never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigInvalid as exc:
+            err_console.print(f"[red]configuration error[/red] {exc.message}", highlight=False)
+            raise typer.Exit(2) from None
+        except LeadflowError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""`leadflow import contacts FILE --mapping MAP` and `leadflow demo`."""

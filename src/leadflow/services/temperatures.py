@@ -1,0 +1,29 @@
+"""Temperatures that the clock alone changes (a demo request growing old) are refreshed here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from leadflow.domain.lifecycle import refresh_temperature
+from leadflow.domain.ports import UnitOfWork
+from leadflow.services.context import Context
+
+
+def refresh_expired_temperatures(
+    *, uow_factory: Callable[[], UnitOfWork], ctx: Context, batch: int = 2000,
+) -> int:
+    """Recompute every temperature whose reading expired; return how many were refreshed."""
+    done = 0
+    now = ctx.clock.now()
+    while True:
+        with uow_factory() as uow:
+            ids = uow.contacts.expired_temperature_ids(now, batch)
+            if not ids:
+                return done
+            for contact in uow.contacts.get_many(ids):
+                refresh_temperature(contact, ctx.config, now=now)
+                if contact.temperature_until is not None and contact.temperature_until <= now:
+                    contact.temperature_until = None
+                uow.contacts.save(contact)
+            uow.commit()
+        done += len(ids)
