@@ -18,17 +18,24 @@ def default_config_text() -> str:
     return resources.files("leadflow").joinpath(DEFAULT_NAME).read_text(encoding="utf-8")
 
 
-def _line_index(node: yaml.Node, path: str, out: dict[str, int]) -> None:
+def _line_index(node: yaml.Node, path: str, out: dict[str, int],
+                duplicates: list[ConfigProblem]) -> None:
     out.setdefault(path or "(top)", node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             name = f"{path}.{key.value}" if path else str(key.value)
-            out[name] = key.start_mark.line + 1
-            _line_index(value, name, out)
-            out[name] = key.start_mark.line + 1
+            line = key.start_mark.line + 1
+            if name in out:
+                # YAML keeps the last of two equal keys silently; say so instead.
+                duplicates.append(ConfigProblem(
+                    f"{name} (line {line})", f"duplicate key (first on line {out[name]})"))
+                continue
+            out[name] = line
+            _line_index(value, name, out, duplicates)
+            out[name] = line
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _line_index(item, f"{path}[{i}]", out)
+            _line_index(item, f"{path}[{i}]", out, duplicates)
 
 
 def _with_lines(problems: list[ConfigProblem], lines: dict[str, int]) -> list[ConfigProblem]:
@@ -55,12 +62,16 @@ def parse_config_text(content: str, *, source: str) -> LifecycleConfig:
         raise ConfigInvalid(source, [ConfigProblem(where, f"not valid YAML: {problem}")]) \
             from None
     lines: dict[str, int] = {}
+    duplicates: list[ConfigProblem] = []
     if node is not None:
-        _line_index(node, "", lines)
+        _line_index(node, "", lines, duplicates)
     try:
-        return parse_config(data, source=source)
+        config = parse_config(data, source=source)
     except ConfigInvalid as exc:
-        raise ConfigInvalid(source, _with_lines(exc.problems, lines)) from None
+        raise ConfigInvalid(source, duplicates + _with_lines(exc.problems, lines)) from None
+    if duplicates:
+        raise ConfigInvalid(source, duplicates)
+    return config
 
 
 def load_config(path: Path | None) -> LifecycleConfig:
