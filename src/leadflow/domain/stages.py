@@ -49,9 +49,13 @@ class Facts:
 
 def facts_for(contact: Contact, config: LifecycleConfig, *, now: float) -> Facts:
     h = config.engagement.half_life_seconds
-    engagement = contact.engagement.at(now, h)
+    # The stored score is known from its latest event on: a late event evaluated at its own
+    # (older) time must not extrapolate it backwards, which would inflate newer points.
+    t0 = contact.engagement.t0
+    when = now if t0 is None else max(now, t0)
+    engagement = contact.engagement.at(when, h)
     if contact.recycled_at is not None:
-        baseline = contact.recycle_baseline * 2.0 ** (-(now - contact.recycled_at) / h)
+        baseline = contact.recycle_baseline * 2.0 ** (-(when - contact.recycled_at) / h)
         engagement -= baseline
     return Facts(contact, engagement, persona_min_grade(contact.fit, config.fit))
 
