@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, CursorResult, Engine, bindparam, delete, insert, select, update
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.mapping import (
@@ -19,6 +20,36 @@ from leadflow.adapters.db.mapping import (
 )
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
+from leadflow.domain.ports import (
+    AccountRepository,
+    ContactRepository,
+    EventRepository,
+    HistoryRepository,
+    SuppressionRepository,
+)
+
+# Built once: a statement made anew on every call costs more than running it.
+FIND_IDENTITY = select(t.identities.c.contact_id).where(
+    t.identities.c.kind == bindparam("kind"), t.identities.c.value == bindparam("value"))
+FIND_MESSAGE = select(t.events.c.id).where(t.events.c.message_id == bindparam("message_id"))
+FIND_SUPPRESSED = select(t.suppressions.c.hash).where(
+    t.suppressions.c.hash.in_(bindparam("hashes", expanding=True)))
+FIND_IDENTITIES = select(t.identities.c.value, t.identities.c.contact_id).where(
+    t.identities.c.kind == bindparam("kind"),
+    t.identities.c.value.in_(bindparam("values", expanding=True)))
+FIND_MESSAGES = select(t.events.c.message_id).where(
+    t.events.c.message_id.in_(bindparam("ids", expanding=True)))
+IN_SLICE = 500  # values per IN (...) list: within every database's limit of parameters
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _slices(values: Sequence[str]) -> list[list[str]]:
+    return [list(values[i:i + IN_SLICE]) for i in range(0, len(values), IN_SLICE)]
 
 
 class SqlContactRepository:
@@ -54,10 +85,14 @@ class SqlContactRepository:
         return self.get(cid) if cid is not None else None
 
     def find_by_identity(self, kind: str, value: str) -> int | None:
-        return self.conn.execute(
-            select(t.identities.c.contact_id).where(
-                t.identities.c.kind == kind, t.identities.c.value == value)
-        ).scalar()
+        return self.conn.execute(FIND_IDENTITY, {"kind": kind, "value": value}).scalar()
+
+    def find_identities(self, kind: str, values: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for part in _slices(values):
+            out.update(self.conn.execute(FIND_IDENTITIES, {"kind": kind, "values": part})
+                       .tuples().all())
+        return out
 
     def identities(self, contact_id: int) -> list[tuple[str, str]]:
         rows = self.conn.execute(
@@ -67,14 +102,23 @@ class SqlContactRepository:
 
     def add(self, contact: Contact) -> int:
         values = contact_values(contact, self.half_life_seconds)
-        cid = self.conn.execute(insert(t.contacts).values(**values)).inserted_primary_key[0]
-        contact.id = int(cid)
+        contact.id = _new_id(self.conn.execute(insert(t.contacts), values))
         return contact.id
+
+    def add_many(self, contacts: Sequence[Contact]) -> None:
+        """Insert new contacts in one statement batch; each gets its id."""
+        if not contacts:
+            return
+        ids = self.conn.execute(
+            insert(t.contacts).returning(t.contacts.c.id, sort_by_parameter_order=True),
+            [contact_values(c, self.half_life_seconds) for c in contacts]).scalars().all()
+        for contact, cid in zip(contacts, ids, strict=True):
+            contact.id = int(cid)
 
     def save(self, contact: Contact) -> None:
         assert contact.id is not None
-        self.conn.execute(update(t.contacts).where(t.contacts.c.id == contact.id)
-                          .values(**contact_values(contact, self.half_life_seconds)))
+        self.conn.execute(update(t.contacts).where(t.contacts.c.id == contact.id),
+                          contact_values(contact, self.half_life_seconds))
 
     def delete(self, contact_id: int) -> None:
         self.conn.execute(delete(t.milestones).where(t.milestones.c.contact_id == contact_id))
@@ -85,8 +129,14 @@ class SqlContactRepository:
 
     def add_identity(self, contact_id: int, kind: str, value: str) -> None:
         if self.find_by_identity(kind, value) is None:
-            self.conn.execute(insert(t.identities).values(contact_id=contact_id, kind=kind,
-                                                          value=value))
+            self.conn.execute(insert(t.identities),
+                              {"contact_id": contact_id, "kind": kind, "value": value})
+
+    def add_identities(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Insert identities known to be new: (contact id, kind, value)."""
+        if rows:
+            self.conn.execute(insert(t.identities), [
+                {"contact_id": cid, "kind": kind, "value": value} for cid, kind, value in rows])
 
     def move_identities(self, from_id: int, to_id: int) -> None:
         self.conn.execute(update(t.identities).where(t.identities.c.contact_id == from_id)
@@ -116,9 +166,7 @@ class SqlAccountRepository:
         return account_from_row(row) if row else None
 
     def add(self, account: Account) -> int:
-        aid = self.conn.execute(insert(t.accounts).values(**account_values(account))
-                                ).inserted_primary_key[0]
-        account.id = int(aid)
+        account.id = _new_id(self.conn.execute(insert(t.accounts), account_values(account)))
         return account.id
 
     def save(self, account: Account) -> None:
@@ -137,9 +185,13 @@ class SqlEventRepository:
         self._shape_ids: dict[str, int] = {}
 
     def has_message(self, message_id: str) -> bool:
-        return self.conn.execute(
-            select(t.events.c.id).where(t.events.c.message_id == message_id)
-        ).first() is not None
+        return self.conn.execute(FIND_MESSAGE, {"message_id": message_id}).first() is not None
+
+    def existing_messages(self, message_ids: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        for part in _slices(message_ids):
+            out.update(self.conn.execute(FIND_MESSAGES, {"ids": part}).scalars())
+        return out
 
     def shape_id(self, shape: EventShape) -> int:
         sig = shape_signature(shape)
@@ -148,18 +200,21 @@ class SqlEventRepository:
         sid = self.conn.execute(
             select(t.event_shapes.c.id).where(t.event_shapes.c.signature == sig)).scalar()
         if sid is None:
-            sid = self.conn.execute(insert(t.event_shapes).values(**shape_row(shape))
-                                    ).inserted_primary_key[0]
+            sid = _new_id(self.conn.execute(insert(t.event_shapes), shape_row(shape)))
         self._shape_ids[sig] = int(sid)
         return int(sid)
 
     def add(self, event: Event) -> int:
-        eid = self.conn.execute(insert(t.events).values(
-            contact_id=event.contact_id, ts=event.ts, shape_id=self.shape_id(event.shape),
-            message_id=event.message_id, properties=event.properties or None,
-            received_at=event.received_at,
-        )).inserted_primary_key[0]
-        return int(eid)
+        return _new_id(self.conn.execute(insert(t.events), self._row(event)))
+
+    def add_many(self, events: Sequence[Event]) -> None:
+        if events:
+            self.conn.execute(insert(t.events), [self._row(e) for e in events])
+
+    def _row(self, event: Event) -> dict[str, Any]:
+        return {"contact_id": event.contact_id, "ts": event.ts,
+                "shape_id": self.shape_id(event.shape), "message_id": event.message_id,
+                "properties": event.properties or None, "received_at": event.received_at}
 
     def history(self, contact_id: int) -> list[tuple[float, EventShape]]:
         rows = self.conn.execute(
@@ -189,26 +244,50 @@ class SqlEventRepository:
                           .values(properties=None, message_id=None))
 
 
+def _stage_change_row(change: StageChange) -> dict[str, Any]:
+    return {"contact_id": change.contact_id, "from_stage": change.from_stage,
+            "to_stage": change.to_stage, "at": change.at, "actor": change.actor,
+            "config_version": change.config_version, "reason": change.reason,
+            "kind": change.kind}
+
+
 class SqlHistoryRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def add_stage_change(self, change: StageChange) -> None:
-        self.conn.execute(insert(t.stage_changes).values(
-            contact_id=change.contact_id, from_stage=change.from_stage, to_stage=change.to_stage,
-            at=change.at, actor=change.actor, config_version=change.config_version,
-            reason=change.reason, kind=change.kind))
+        self.conn.execute(insert(t.stage_changes), _stage_change_row(change))
+
+    def add_stage_changes(self, changes: Sequence[StageChange]) -> None:
+        if changes:
+            self.conn.execute(insert(t.stage_changes), [_stage_change_row(c) for c in changes])
 
     def add_milestone(self, contact_id: int, key: str, at: float, actor: str,
                       config_version: str) -> None:
-        self.conn.execute(insert(t.milestones).values(
-            contact_id=contact_id, key=key, reached_at=at, actor=actor,
-            config_version=config_version))
+        self.conn.execute(insert(t.milestones), {
+            "contact_id": contact_id, "key": key, "reached_at": at, "actor": actor,
+            "config_version": config_version})
+
+    def add_milestones(self, rows: Sequence[tuple[int, str, float, str, str]]) -> None:
+        """(contact id, key, reached at, actor, config version) for each milestone."""
+        if rows:
+            self.conn.execute(insert(t.milestones), [
+                {"contact_id": cid, "key": key, "reached_at": at, "actor": actor,
+                 "config_version": version} for cid, key, at, actor, version in rows])
 
     def add_audit(self, contact_id: int, at: float, actor: str, action: str,
                   details: dict[str, Any]) -> None:
-        self.conn.execute(insert(t.audit).values(contact_id=contact_id, at=at, actor=actor,
-                                                 action=action, details=details))
+        self.conn.execute(insert(t.audit), {"contact_id": contact_id, "at": at,
+                                            "actor": actor, "action": action,
+                                            "details": details})
+
+    def add_audits(self, rows: Sequence[tuple[int, float, str, str, dict[str, Any]]]
+                   ) -> None:
+        """(contact id, at, actor, action, details) for each entry."""
+        if rows:
+            self.conn.execute(insert(t.audit), [
+                {"contact_id": cid, "at": at, "actor": actor, "action": action,
+                 "details": details} for cid, at, actor, action, details in rows])
 
     def stage_changes(self, contact_id: int) -> list[StageChange]:
         rows = self.conn.execute(select(t.stage_changes)
@@ -253,8 +332,7 @@ class SqlSuppressionRepository:
     def is_suppressed(self, hashes: Sequence[str]) -> bool:
         if not hashes:
             return False
-        return self.conn.execute(select(t.suppressions.c.hash)
-                                 .where(t.suppressions.c.hash.in_(list(hashes)))).first() is not None
+        return self.conn.execute(FIND_SUPPRESSED, {"hashes": list(hashes)}).first() is not None
 
     def add(self, hash_: str, kind: str, at: float) -> None:
         if not self.is_suppressed([hash_]):
@@ -271,11 +349,13 @@ class SqlUnitOfWork:
     def __enter__(self) -> SqlUnitOfWork:
         self.conn = self.engine.connect()
         self.tx = self.conn.begin()
-        self.contacts = SqlContactRepository(self.conn, self.half_life_seconds)
-        self.accounts = SqlAccountRepository(self.conn)
-        self.events = SqlEventRepository(self.conn)
-        self.history = SqlHistoryRepository(self.conn)
-        self.suppressions = SqlSuppressionRepository(self.conn)
+        # Typed as the ports, as the UnitOfWork protocol's (mutable) attributes require.
+        self.contacts: ContactRepository = SqlContactRepository(self.conn,
+                                                                self.half_life_seconds)
+        self.accounts: AccountRepository = SqlAccountRepository(self.conn)
+        self.events: EventRepository = SqlEventRepository(self.conn)
+        self.history: HistoryRepository = SqlHistoryRepository(self.conn)
+        self.suppressions: SuppressionRepository = SqlSuppressionRepository(self.conn)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -285,3 +365,20 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         self.tx.commit()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an exception inside undoes only what it wrote, then rises."""
+        dbapi = self.conn.connection.dbapi_connection
+        if self.conn.dialect.name == "sqlite" and dbapi is not None and not dbapi.in_transaction:
+            # pysqlite defers BEGIN to the first write: a SAVEPOINT issued before it would
+            # open a transaction of its own, which its RELEASE would commit.
+            self.conn.exec_driver_sql("BEGIN")
+        nested = self.conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            self.events = SqlEventRepository(self.conn)  # its cached shape ids may be undone
+            raise
+        nested.commit()
