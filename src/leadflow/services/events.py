@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadflow.domain.errors import InvalidInput, LeadflowError, NotFound
+from leadflow.domain.errors import InvalidInput, LeadflowError, NotFound, Suppressed
+from leadflow.domain.identity import normalize_email
 from leadflow.domain.lifecycle import (
     apply_event_in_order,
     evaluate,
@@ -86,7 +87,7 @@ def validate_event(event: EventIn, *, now: float, prefix: str = "") -> EventIn:
         url = url.split("?", 1)[0] or "/"
     email = None
     if event.email:
-        email = normalize_contact_fields({"email": event.email})["email"]
+        email = normalize_email(event.email, field=f"{prefix}email")
     if not (event.contact_id or email or _opt(event.anonymous_id) or _opt(event.user_id)):
         raise InvalidInput("an event needs a contact id, email, userId or anonymousId",
                            field=f"{prefix}contact")
@@ -108,6 +109,9 @@ def _resolve(uow: UnitOfWork, ctx: Context, event: EventIn, *, at: float
         if contact is None:
             raise NotFound(f"event for an unknown contact id {event.contact_id}",
                            field="contact_id")
+        if contact.stage in {s.key for s in ctx.config.stages_with_role("erased")}:
+            raise Suppressed("this person asked to be forgotten; their data may not come back",
+                             field="contact_id")
         return contact, False
     ensure_not_suppressed(uow, salt=ctx.suppression_salt, email=event.email,
                           user_id=event.user_id, anonymous_id=event.anonymous_id)
@@ -195,7 +199,8 @@ class IdentifyIn:
 def merge_contacts(uow: UnitOfWork, ctx: Context, *, survivor: Contact, absorbed: Contact,
                    actor: str) -> Contact:
     """Fold ``absorbed`` (usually an anonymous visitor) into ``survivor``; keep all history."""
-    assert survivor.id is not None and absorbed.id is not None
+    assert survivor.id is not None
+    assert absorbed.id is not None
     now = ctx.clock.now()
     uow.events.reassign(absorbed.id, survivor.id)
     uow.contacts.move_identities(absorbed.id, survivor.id)
@@ -266,10 +271,9 @@ def identify(*, uow: UnitOfWork, ctx: Context, data: IdentifyIn, actor: str = "t
         for kind, value in (("anonymous_id", anonymous_id), ("user_id", user_id)):
             if value:
                 uow.contacts.add_identity(contact.id, kind, value)
-        if email and contact.email != email:
-            if contact.email is None:
-                contact.email = email
-                uow.contacts.add_identity(contact.id, "email", email)
+        if email and contact.email is None:
+            contact.email = email
+            uow.contacts.add_identity(contact.id, "email", email)
         diff = {}
         for key, value in known_fields.items():
             if value is not None and getattr(contact, key) != value:

@@ -162,6 +162,7 @@ def erase(*, uow: UnitOfWork, ctx: Context, contact_id: int, reason: str,
             uow.suppressions.add(suppression_hash(kind, value, ctx.suppression_salt), kind, now)
         uow.contacts.delete_identities(contact_id)
         uow.events.strip_properties(contact_id)
+        uow.history.erase_audit_details(contact_id)
         for name in PERSONAL_FIELDS:
             setattr(contact, name, None)
         contact.attributes = {}

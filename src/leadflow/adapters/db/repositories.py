@@ -303,6 +303,10 @@ class SqlHistoryRepository:
                                  .order_by(t.audit.c.at, t.audit.c.id))
         return [dict(r._mapping) for r in rows]
 
+    def erase_audit_details(self, contact_id: int) -> None:
+        self.conn.execute(update(t.audit).where(t.audit.c.contact_id == contact_id)
+                          .values(details={}))
+
     def reassign(self, from_id: int, to_id: int) -> None:
         for table in (t.stage_changes, t.audit):
             self.conn.execute(update(table).where(table.c.contact_id == from_id)
