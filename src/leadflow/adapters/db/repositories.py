@@ -6,9 +6,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    CursorResult,
+    Engine,
+    String,
+    any_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.bulk_rows import insert_returning_ids, insert_rows, is_postgresql
 from leadflow.adapters.db.mapping import (
     account_from_row,
     account_values,
@@ -39,6 +52,12 @@ FIND_IDENTITIES = select(t.identities.c.value, t.identities.c.contact_id).where(
     t.identities.c.value.in_(bindparam("values", expanding=True)))
 FIND_MESSAGES = select(t.events.c.message_id).where(
     t.events.c.message_id.in_(bindparam("ids", expanding=True)))
+# PostgreSQL takes the whole list as one array parameter: a short statement, planned once.
+PG_FIND_IDENTITIES = select(t.identities.c.value, t.identities.c.contact_id).where(
+    t.identities.c.kind == bindparam("kind"),
+    t.identities.c.value == any_(bindparam("values", type_=ARRAY(String))))
+PG_FIND_MESSAGES = select(t.events.c.message_id).where(
+    t.events.c.message_id == any_(bindparam("ids", type_=ARRAY(String))))
 IN_SLICE = 500  # values per IN (...) list: within every database's limit of parameters
 
 
@@ -48,7 +67,9 @@ def _new_id(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
-def _slices(values: Sequence[str]) -> list[list[str]]:
+def _slices(conn: Connection, values: Sequence[str]) -> list[list[str]]:
+    if is_postgresql(conn):
+        return [list(values)] if values else []
     return [list(values[i:i + IN_SLICE]) for i in range(0, len(values), IN_SLICE)]
 
 
@@ -89,9 +110,10 @@ class SqlContactRepository:
 
     def find_identities(self, kind: str, values: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
-        for part in _slices(values):
-            out.update(self.conn.execute(FIND_IDENTITIES, {"kind": kind, "values": part})
-                       .tuples().all())
+        query = PG_FIND_IDENTITIES if is_postgresql(self.conn) else FIND_IDENTITIES
+        for part in _slices(self.conn, values):
+            for value, cid in self.conn.execute(query, {"kind": kind, "values": part}):
+                out[value] = cid
         return out
 
     def identities(self, contact_id: int) -> list[tuple[str, str]]:
@@ -109,11 +131,10 @@ class SqlContactRepository:
         """Insert new contacts in one statement batch; each gets its id."""
         if not contacts:
             return
-        ids = self.conn.execute(
-            insert(t.contacts).returning(t.contacts.c.id, sort_by_parameter_order=True),
-            [contact_values(c, self.half_life_seconds) for c in contacts]).scalars().all()
+        ids = insert_returning_ids(self.conn, t.contacts, [
+            contact_values(c, self.half_life_seconds) for c in contacts])
         for contact, cid in zip(contacts, ids, strict=True):
-            contact.id = int(cid)
+            contact.id = cid
 
     def save(self, contact: Contact) -> None:
         assert contact.id is not None
@@ -134,9 +155,8 @@ class SqlContactRepository:
 
     def add_identities(self, rows: Sequence[tuple[int, str, str]]) -> None:
         """Insert identities known to be new: (contact id, kind, value)."""
-        if rows:
-            self.conn.execute(insert(t.identities), [
-                {"contact_id": cid, "kind": kind, "value": value} for cid, kind, value in rows])
+        insert_rows(self.conn, t.identities, [
+            {"contact_id": cid, "kind": kind, "value": value} for cid, kind, value in rows])
 
     def move_identities(self, from_id: int, to_id: int) -> None:
         self.conn.execute(update(t.identities).where(t.identities.c.contact_id == from_id)
@@ -189,8 +209,9 @@ class SqlEventRepository:
 
     def existing_messages(self, message_ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
-        for part in _slices(message_ids):
-            out.update(self.conn.execute(FIND_MESSAGES, {"ids": part}).scalars())
+        query = PG_FIND_MESSAGES if is_postgresql(self.conn) else FIND_MESSAGES
+        for part in _slices(self.conn, message_ids):
+            out.update(self.conn.execute(query, {"ids": part}).scalars())
         return out
 
     def shape_id(self, shape: EventShape) -> int:
@@ -208,8 +229,7 @@ class SqlEventRepository:
         return _new_id(self.conn.execute(insert(t.events), self._row(event)))
 
     def add_many(self, events: Sequence[Event]) -> None:
-        if events:
-            self.conn.execute(insert(t.events), [self._row(e) for e in events])
+        insert_rows(self.conn, t.events, [self._row(e) for e in events])
 
     def _row(self, event: Event) -> dict[str, Any]:
         return {"contact_id": event.contact_id, "ts": event.ts,
@@ -259,8 +279,7 @@ class SqlHistoryRepository:
         self.conn.execute(insert(t.stage_changes), _stage_change_row(change))
 
     def add_stage_changes(self, changes: Sequence[StageChange]) -> None:
-        if changes:
-            self.conn.execute(insert(t.stage_changes), [_stage_change_row(c) for c in changes])
+        insert_rows(self.conn, t.stage_changes, [_stage_change_row(c) for c in changes])
 
     def add_milestone(self, contact_id: int, key: str, at: float, actor: str,
                       config_version: str) -> None:
@@ -270,10 +289,9 @@ class SqlHistoryRepository:
 
     def add_milestones(self, rows: Sequence[tuple[int, str, float, str, str]]) -> None:
         """(contact id, key, reached at, actor, config version) for each milestone."""
-        if rows:
-            self.conn.execute(insert(t.milestones), [
-                {"contact_id": cid, "key": key, "reached_at": at, "actor": actor,
-                 "config_version": version} for cid, key, at, actor, version in rows])
+        insert_rows(self.conn, t.milestones, [
+            {"contact_id": cid, "key": key, "reached_at": at, "actor": actor,
+             "config_version": version} for cid, key, at, actor, version in rows])
 
     def add_audit(self, contact_id: int, at: float, actor: str, action: str,
                   details: dict[str, Any]) -> None:
@@ -284,10 +302,9 @@ class SqlHistoryRepository:
     def add_audits(self, rows: Sequence[tuple[int, float, str, str, dict[str, Any]]]
                    ) -> None:
         """(contact id, at, actor, action, details) for each entry."""
-        if rows:
-            self.conn.execute(insert(t.audit), [
-                {"contact_id": cid, "at": at, "actor": actor, "action": action,
-                 "details": details} for cid, at, actor, action, details in rows])
+        insert_rows(self.conn, t.audit, [
+            {"contact_id": cid, "at": at, "actor": actor, "action": action,
+             "details": details} for cid, at, actor, action, details in rows])
 
     def stage_changes(self, contact_id: int) -> list[StageChange]:
         rows = self.conn.execute(select(t.stage_changes)
