@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from leadflow.config import Settings
 
 PG_URL = os.environ.get("LEADFLOW_TEST_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc).timestamp()  # a Monday
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()  # a Monday
 
 
 class FakeClock:
@@ -50,7 +50,7 @@ def pg_database() -> Iterator[str | None]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure means: no server to test against
+    except Exception as exc:  # any failure means: no server to test against
         admin.dispose()
         reason = f"PostgreSQL not reachable at {PG_URL} ({type(exc).__name__}: {exc})"
         if os.environ.get("CI", "").lower() == "true":

@@ -42,5 +42,5 @@ class App:
 
     def bulk_scoring(self) -> PolarsBulkScoring:
         return PolarsBulkScoring(self.engine, self.settings.resolved_database_url,
-                                 self.config.engagement,
+                                 self.config,
                                  chunk_contacts=self.settings.rescore_chunk_contacts)

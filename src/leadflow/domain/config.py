@@ -354,7 +354,8 @@ def _duration(value: Any, location: str, problems: _Problems) -> float:
         m = DURATION_RE.match(value.strip())
         if m and float(m.group(1)) > 0:
             return float(m.group(1)) * DURATION_UNITS[m.group(2)]
-    problems.add(location, f"expected hour, day, week or a duration like '12h', '7d', got {value!r}")
+    problems.add(location,
+                 f"expected hour, day, week or a duration like '12h', '7d', got {value!r}")
     return 86400.0
 
 

@@ -60,9 +60,9 @@ class Matcher:
     def matches(self, shape: EventShape) -> bool:
         if self.type is not None and shape.type.lower() not in self.type:
             return False
-        if self.url is not None:
-            if shape.url is None or not any(glob_regex(p).match(shape.url) for p in self.url):
-                return False
+        if self.url is not None and (
+                shape.url is None or not any(glob_regex(p).match(shape.url) for p in self.url)):
+            return False
         if self.premium is not None and bool(shape.premium) != self.premium:
             return False
         for name in ("content_stage", "campaign", "utm_source", "utm_medium", "utm_campaign"):

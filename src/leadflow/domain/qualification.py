@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from leadflow.domain.config import Question
@@ -50,7 +50,7 @@ def parse_answer(question: Question, raw: Any) -> Any:
 
 def date_ts(iso: str) -> float:
     d = date.fromisoformat(iso)
-    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
 
 
 def evaluate(

@@ -102,17 +102,19 @@ def upsert_account(uow: UnitOfWork, data: AccountIn, *, now: float) -> Account:
                                        or data.employees < 0):
         raise InvalidInput("expected a whole number of employees", field="account.employees")
     account = uow.accounts.get_by_domain(domain) if domain else None
-    values = dict(
-        name=name, domain=domain, industry=_clean_text(data.industry),
-        employees=data.employees,
-        country=(_clean_text(data.country) or "").upper() or None,
-        annual_revenue=data.annual_revenue,
-    )
+    industry = _clean_text(data.industry)
+    country = (_clean_text(data.country) or "").upper() or None
     if account is None:
-        account = Account(id=None, attributes=dict(data.attributes), created_at=now,
-                          updated_at=now, **values)
+        account = Account(id=None, name=name, domain=domain, industry=industry,
+                          employees=data.employees, country=country,
+                          annual_revenue=data.annual_revenue,
+                          attributes=dict(data.attributes), created_at=now, updated_at=now)
         uow.accounts.add(account)
         return account
+    values: dict[str, Any] = {
+        "name": name, "domain": domain, "industry": industry, "employees": data.employees,
+        "country": country, "annual_revenue": data.annual_revenue,
+    }
     for key, value in values.items():
         if value is not None:
             setattr(account, key, value)

@@ -21,21 +21,19 @@ from sqlalchemy.engine import make_url
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.mapping import shape_from_row
-from leadflow.domain.config import EngagementConfig
+from leadflow.domain.config import EngagementConfig, LifecycleConfig
 from leadflow.domain.engagement import NEGATIVE_RANK_BASE, WINDOW_ORIGIN, ZERO_RANK
 from leadflow.domain.ports import Progress, ScoreDifference
 
-SCORE_SCHEMA = {
-    "contact_id": pl.Int64, "score": pl.Float64, "t0": pl.Float64, "rank": pl.Float64,
-    "breakdown": pl.Utf8, "caps": pl.Utf8, "baseline": pl.Float64,
-}
+SCORE_COLUMNS = ("contact_id", "score", "t0", "rank", "breakdown", "caps", "baseline",
+                 "signals")
 
 
 def connectorx_uri(url: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return f"sqlite://{parsed.database}" if parsed.database.startswith("/") else \
-            f"sqlite:///{parsed.database}"
+        database = parsed.database or ""
+        return f"sqlite://{database}" if database.startswith("/") else f"sqlite:///{database}"
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -43,39 +41,52 @@ def connectorx_uri(url: str) -> str:
 class ScoreChunk:
     low: int
     high: int
-    frame: pl.DataFrame  # SCORE_SCHEMA, one row per contact of the range that has events
+    frame: pl.DataFrame  # SCORE_COLUMNS, one row per contact of the range that has events
 
 
 class PolarsBulkScoring:
     """Implements ``BulkScoring`` over a SQLite or PostgreSQL database."""
 
-    def __init__(self, engine: Engine, url: str, config: EngagementConfig,
+    def __init__(self, engine: Engine, url: str, config: LifecycleConfig,
                  chunk_contacts: int = 250_000) -> None:
         self.engine = engine
         self.uri = connectorx_uri(url)
-        self.config = config
+        self.lifecycle = config
+        self.config: EngagementConfig = config.engagement
         self.chunk = chunk_contacts
-        self.h = config.half_life_seconds
+        self.h = self.config.half_life_seconds
 
     # ------------------------------------------------------------------ reading
 
     def _read(self, sql: str) -> pl.DataFrame:
         return pl.read_database_uri(sql, self.uri, engine="connectorx")
 
+    def shapes(self) -> list[tuple[int, Any]]:
+        with self.engine.connect() as conn:
+            return [(r.id, shape_from_row(r)) for r in conn.execute(select(t.event_shapes))]
+
+    def shape_signals(self) -> pl.DataFrame:
+        """One row per (shape, signal it shows)."""
+        rows: dict[str, list[Any]] = {"shape_id": [], "signal": []}
+        for shape_id, shape in self.shapes():
+            for name, matcher in self.lifecycle.signals.items():
+                if matcher.matches(shape):
+                    rows["shape_id"].append(shape_id)
+                    rows["signal"].append(name)
+        return pl.DataFrame(rows, schema={"shape_id": pl.Int64, "signal": pl.Utf8})
+
     def shape_rules(self) -> pl.DataFrame:
         """One row per (shape, matching rule): the rule evaluation of every distinct shape."""
         rows: dict[str, list[Any]] = {"shape_id": [], "rule": [], "points": [], "cap": [],
                                       "window": []}
-        with self.engine.connect() as conn:
-            for r in conn.execute(select(t.event_shapes)):
-                shape = shape_from_row(r)
-                for rule in self.config.rules:
-                    if rule.when.matches(shape):
-                        rows["shape_id"].append(r.id)
-                        rows["rule"].append(rule.key)
-                        rows["points"].append(rule.points)
-                        rows["cap"].append(rule.cap.points if rule.cap else None)
-                        rows["window"].append(rule.cap.window_seconds if rule.cap else None)
+        for shape_id, shape in self.shapes():
+            for rule in self.config.rules:
+                if rule.when.matches(shape):
+                    rows["shape_id"].append(shape_id)
+                    rows["rule"].append(rule.key)
+                    rows["points"].append(rule.points)
+                    rows["cap"].append(rule.cap.points if rule.cap else None)
+                    rows["window"].append(rule.cap.window_seconds if rule.cap else None)
         return pl.DataFrame(rows, schema={"shape_id": pl.Int64, "rule": pl.Utf8,
                                           "points": pl.Float64, "cap": pl.Float64,
                                           "window": pl.Float64})
@@ -101,7 +112,7 @@ class PolarsBulkScoring:
     # ------------------------------------------------------------------ computing
 
     def score_range(self, low: int, high: int, shape_rules: pl.DataFrame,
-                    watermark: int) -> pl.DataFrame:
+                    shape_signals: pl.DataFrame, watermark: int) -> pl.DataFrame:
         events = self._read(
             f"SELECT contact_id, ts, id, shape_id FROM events "
             f"WHERE contact_id >= {int(low)} AND contact_id < {int(high)} "
@@ -109,7 +120,31 @@ class PolarsBulkScoring:
         recycled = self._read(
             f"SELECT id AS contact_id, recycled_at FROM contacts "
             f"WHERE id >= {int(low)} AND id < {int(high)} AND recycled_at IS NOT NULL")
-        return self.score_frame(events, shape_rules, recycled)
+        scores = self.score_frame(events, shape_rules, recycled)
+        signals = self.signals_frame(events, shape_signals)
+        return scores.join(signals, on="contact_id", how="full", coalesce=True).with_columns(
+            pl.col("score").fill_null(0.0), pl.col("rank").fill_null(ZERO_RANK),
+            pl.col("breakdown").fill_null("{}"), pl.col("caps").fill_null("{}"),
+            pl.col("baseline").fill_null(0.0), pl.col("signals").fill_null("{}"),
+        ).select(SCORE_COLUMNS).sort("contact_id")
+
+    def signals_frame(self, events: pl.DataFrame, shape_signals: pl.DataFrame
+                      ) -> pl.DataFrame:
+        """Per contact, each signal's count and two latest times, as the JSON the row holds."""
+        rows = events.lazy().with_columns(
+            pl.col("contact_id").cast(pl.Int64), pl.col("shape_id").cast(pl.Int64),
+            pl.col("ts").cast(pl.Float64),
+        ).join(shape_signals.lazy(), on="shape_id", how="inner")
+        per_signal = rows.group_by(["contact_id", "signal"]).agg(
+            pl.len().alias("n"),
+            pl.col("ts").sort(descending=True).head(2).cast(pl.Utf8).str.join(",").alias("last"),
+        )
+        return per_signal.sort(["contact_id", "signal"]).group_by("contact_id").agg(
+            pl.concat_str([pl.lit('"'), pl.col("signal"), pl.lit('":{"n":'),
+                           pl.col("n").cast(pl.Utf8), pl.lit(',"last":['), pl.col("last"),
+                           pl.lit("]}")]).str.join(",").alias("signals"),
+        ).select("contact_id", (pl.lit("{") + pl.col("signals") + pl.lit("}")).alias("signals")
+                 ).collect()
 
     def score_frame(self, events: pl.DataFrame, shape_rules: pl.DataFrame,
                     recycled: pl.DataFrame) -> pl.DataFrame:
@@ -147,8 +182,9 @@ class PolarsBulkScoring:
         per_rule = rows.group_by(["contact_id", "rule"]).agg(
             pl.col("value").sum(), pl.col("t0").first(),
             pl.col("before_recycle").sum(),
-            pl.col("bucket").last(),
-            pl.min_horizontal(pl.col("cap"), pl.col("cum")).last().alias("used"),
+            pl.col("bucket").sort_by(["ts", "id"]).last(),
+            pl.min_horizontal(pl.col("cap"), pl.col("cum")).sort_by(["ts", "id"]).last()
+            .alias("used"),
             pl.col("cap").first().is_not_null().alias("capped"),
         )
         per_contact = per_rule.sort(["contact_id", "rule"]).group_by("contact_id").agg(
@@ -175,13 +211,14 @@ class PolarsBulkScoring:
 
     def recompute(self, progress: Progress) -> list[ScoreChunk]:
         shape_rules = self.shape_rules()
+        shape_signals = self.shape_signals()
         watermark = self.watermark()
         ranges = list(self.ranges())
         progress.start("rescoring contacts", sum(h - lo for lo, h in ranges))
         chunks = []
         for low, high in ranges:
-            chunks.append(ScoreChunk(low, high, self.score_range(low, high, shape_rules,
-                                                                 watermark)))
+            chunks.append(ScoreChunk(low, high, self.score_range(
+                low, high, shape_rules, shape_signals, watermark)))
             progress.advance(high - low)
         progress.finish()
         self.last_watermark = watermark
@@ -194,7 +231,8 @@ class PolarsBulkScoring:
         return self._read(
             f"SELECT id AS contact_id, engagement_score AS score, engagement_t0 AS t0, "
             f"{cast % 'engagement_breakdown'} AS breakdown, {cast % 'engagement_caps'} AS caps, "
-            f"recycle_baseline AS baseline, recycled_at FROM contacts "
+            f"recycle_baseline AS baseline, recycled_at, {cast % 'signals'} AS signals "
+            f"FROM contacts "
             f"WHERE id >= {int(low)} AND id < {int(high)} ORDER BY id")
 
     def differences(self, scores: list[ScoreChunk], *, tolerance: float = 1e-9
@@ -224,21 +262,22 @@ class PolarsBulkScoring:
             conn.execute(text(
                 "UPDATE contacts SET engagement_score = 0, engagement_t0 = NULL, "
                 f"engagement_rank = {ZERO_RANK}, engagement_breakdown = '{{}}', "
-                "engagement_caps = '{}', recycle_baseline = 0 "
-                "WHERE id >= :low AND id < :high AND engagement_t0 IS NOT NULL"),
+                "engagement_caps = '{}', recycle_baseline = 0, signals = '{}' "
+                "WHERE id >= :low AND id < :high AND last_event_at IS NOT NULL"),
                 {"low": chunk.low, "high": chunk.high})
             if frame.height == 0:
                 return 0
             if conn.dialect.name == "postgresql":
                 conn.execute(text(
                     "CREATE TEMP TABLE rescore_tmp (contact_id BIGINT PRIMARY KEY, score FLOAT8,"
-                    " t0 FLOAT8, rank FLOAT8, breakdown TEXT, caps TEXT, baseline FLOAT8) "
+                    " t0 FLOAT8, rank FLOAT8, breakdown TEXT, caps TEXT, baseline FLOAT8,"
+                    " signals TEXT) "
                     "ON COMMIT DROP"))
                 buf = io.BytesIO()
                 frame.write_csv(buf, include_header=False)
                 raw = conn.connection.driver_connection
                 assert raw is not None
-                with raw.cursor().copy(  # type: ignore[attr-defined]
+                with raw.cursor().copy(
                         "COPY rescore_tmp FROM STDIN WITH (FORMAT csv)") as copy:
                     copy.write(buf.getvalue())
                 json_cast = "::json"
@@ -246,16 +285,16 @@ class PolarsBulkScoring:
                 conn.execute(text("DROP TABLE IF EXISTS temp.rescore_tmp"))
                 conn.execute(text(
                     "CREATE TEMP TABLE rescore_tmp (contact_id INTEGER PRIMARY KEY, score REAL,"
-                    " t0 REAL, rank REAL, breakdown TEXT, caps TEXT, baseline REAL)"))
+                    " t0 REAL, rank REAL, breakdown TEXT, caps TEXT, baseline REAL, signals TEXT)"))
                 raw = conn.connection.driver_connection
                 assert raw is not None
-                raw.executemany("INSERT INTO rescore_tmp VALUES (?,?,?,?,?,?,?)",  # type: ignore[attr-defined]
+                raw.executemany("INSERT INTO rescore_tmp VALUES (?,?,?,?,?,?,?,?)",
                                 frame.iter_rows())
                 json_cast = ""
             conn.execute(text(
                 "UPDATE contacts SET engagement_score = r.score, engagement_t0 = r.t0, "
                 f"engagement_rank = r.rank, engagement_breakdown = r.breakdown{json_cast}, "
-                f"engagement_caps = r.caps{json_cast}, "
+                f"engagement_caps = r.caps{json_cast}, signals = r.signals{json_cast}, "
                 "recycle_baseline = CASE WHEN contacts.recycled_at IS NULL THEN 0 "
                 "ELSE r.baseline END "
                 "FROM rescore_tmp r WHERE contacts.id = r.contact_id"))
@@ -288,6 +327,13 @@ def _compare(row: dict[str, Any], tol: float) -> Iterator[ScoreDifference]:
         a, b = old_c.get(key), new_c.get(key)
         if a is None or b is None or int(a[0]) != int(b[0]) or not _close(a[1], b[1], tol):
             yield ScoreDifference(cid, f"cap.{key}", a, b)
+    old_s = json.loads(row["signals"] or "{}")
+    new_s = json.loads(row["signals_new"] or "{}")
+    for key in sorted(set(old_s) | set(new_s)):
+        a, b = old_s.get(key), new_s.get(key)
+        if (a is None or b is None or a["n"] != b["n"] or len(a["last"]) != len(b["last"])
+                or not all(_close(x, y, tol) for x, y in zip(a["last"], b["last"], strict=True))):
+            yield ScoreDifference(cid, f"signal.{key}", a, b)
     if row["recycled_at"] is not None:
         new_base = row["baseline_new"] or 0.0
         if not _close(row["baseline"], new_base, tol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 
 from leadflow.adapters.db import tables as t
 from leadflow.domain.config import GRADES, LifecycleConfig
@@ -59,7 +59,7 @@ def list_contacts(
 ) -> tuple[list[dict[str, Any]], int]:
     c = t.contacts.c
     h = config.engagement.half_life_seconds
-    where = []
+    where: list[ColumnElement[bool]] = []
     if filters.stage:
         unknown = [s for s in filters.stage if not config.has_stage(s)]
         if unknown:
@@ -127,7 +127,7 @@ def funnel(conn: Connection, config: LifecycleConfig) -> dict[str, Any]:
     reached = []
     for i in range(len(main)):
         reached.append(sum(n for r, n in at_rank.items() if r >= i))
-    current = dict(conn.execute(select(t.contacts.c.stage, func.count())
+    current: dict[str, int] = dict(conn.execute(select(t.contacts.c.stage, func.count())
                                 .group_by(t.contacts.c.stage)).all())
     stages = [{"stage": s.key, "name": s.name, "role": s.role,
                "count": int(current.get(s.key, 0))} for s in config.stages]
@@ -136,7 +136,7 @@ def funnel(conn: Connection, config: LifecycleConfig) -> dict[str, Any]:
         a, b = reached[i], reached[i + 1]
         steps.append({"from": main[i].key, "to": main[i + 1].key, "reached_from": a,
                       "reached_to": b, "conversion": (b / a) if a else None})
-    ms = dict(conn.execute(select(t.milestones.c.key, func.count())
+    ms: dict[str, int] = dict(conn.execute(select(t.milestones.c.key, func.count())
                            .group_by(t.milestones.c.key)).all())
     return {
         "stages": stages,

@@ -10,8 +10,7 @@ import typer
 from leadflow.adapters.config_file import DEFAULT_NAME, load_config
 from leadflow.adapters.db.read_models import funnel, hottest_prospects, late_contacts
 from leadflow.entrypoints.cli.base import app, friendly_errors, get_app
-from leadflow.entrypoints.cli.output import console, print_json, table
-from leadflow.entrypoints.cli.output import RichProgress
+from leadflow.entrypoints.cli.output import RichProgress, console, print_json, table
 from leadflow.services.rescore import check_scores, rescore_all
 from leadflow.services.temperatures import refresh_expired_temperatures
 
@@ -135,3 +134,23 @@ def temperatures(as_json: JsonOpt = False) -> None:
         print_json({"refreshed": n})
     else:
         console.print(f"refreshed {n} temperature(s)")
+
+
+@app.command()
+@friendly_errors
+def demo(
+    contacts: Annotated[int, typer.Option(min=10, help="How many contacts to generate.")]
+    = 20_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same business.")] = 7,
+    reset: Annotated[bool, typer.Option("--reset", help="Replace what the database holds.")]
+    = False,
+) -> None:
+    """Generate a believable business: accounts, contacts on every stage, 6 months of events."""
+    from leadflow.demo.install import install_demo
+
+    a = get_app()
+    totals = install_demo(a, contacts=contacts, seed=seed, progress=RichProgress(),
+                          replace=reset)
+    console.print(f"demo ready: {totals['contacts']:,} contacts, {totals['accounts']:,} "
+                  f"accounts, {totals['events']:,} events, {totals['stage_changes']:,} stage "
+                  f"changes, {totals['mql']:,} MQLs in {a.settings.resolved_database_url}")

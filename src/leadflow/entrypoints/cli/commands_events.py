@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +31,7 @@ def parse_time(value: Any, *, field: str = "timestamp") -> float | None:
     except ValueError:
         raise InvalidInput(f"expected an ISO 8601 time, got {value!r}", field=field) from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 

@@ -1,0 +1,94 @@
+"""Full rescore of the demo against a plain GROUP BY sum of points over the same events.
+
+    python bench/rescore.py                      # SQLite under bench/data, 1M contacts
+    python bench/rescore.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+
+Builds the demo first when the database holds no contacts (that takes minutes). Prints the
+baseline's time, the rescore's time (recompute + write) and the ratio of the two, measured in
+the same run because these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.read_models import late_contacts
+from leadflow.bootstrap import App
+from leadflow.config import Settings
+from leadflow.demo.install import install_demo
+from leadflow.entrypoints.cli.output import RichProgress
+from leadflow.services.rescore import check_scores, rescore_all
+
+
+class Quiet:
+    def start(self, description: str, total: int) -> None: ...
+    def advance(self, amount: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+def baseline(app: App) -> tuple[float, int]:
+    """Sum of each event's rule points per contact: no caps, no decay, no breakdown."""
+    scoring = app.bulk_scoring()
+    points = scoring.shape_rules().group_by("shape_id").sum().select("shape_id", "points")
+    with app.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_points"))
+        conn.execute(text("CREATE TABLE bench_points (shape_id INTEGER PRIMARY KEY, "
+                          "points FLOAT NOT NULL)"))
+        for sid, p in points.iter_rows():
+            conn.execute(text("INSERT INTO bench_points VALUES (:s, :p)"), {"s": sid, "p": p})
+    with app.engine.connect() as conn:
+        start = time.perf_counter()
+        rows = conn.execute(text(
+            "SELECT e.contact_id, SUM(p.points) FROM events e "
+            "JOIN bench_points p ON p.shape_id = e.shape_id GROUP BY e.contact_id")).fetchall()
+        elapsed = time.perf_counter() - start
+    with app.engine.begin() as conn:
+        conn.execute(text("DROP TABLE bench_points"))
+    return elapsed, len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--check", action="store_true", help="also time rescore --check")
+    args = parser.parse_args()
+    data = Path(__file__).parent / "data"
+    app = App(Settings(data_dir=data, database_url=args.database_url))
+    with app.engine.connect() as conn:
+        contacts = conn.execute(select(func.count()).select_from(t.contacts)).scalar() or 0
+    if contacts == 0:
+        start = time.perf_counter()
+        totals = install_demo(app, contacts=args.contacts, seed=7, progress=RichProgress())
+        print(f"demo: {totals['contacts']:,} contacts, {totals['events']:,} events "
+              f"in {time.perf_counter() - start:.1f} s")
+    with app.engine.connect() as conn:
+        contacts = conn.execute(select(func.count()).select_from(t.contacts)).scalar() or 0
+        events = conn.execute(select(func.count()).select_from(t.events)).scalar() or 0
+    dialect = app.engine.dialect.name
+    print(f"{dialect}: {contacts:,} contacts, {events:,} events")
+
+    base_s, groups = baseline(app)
+    print(f"baseline GROUP BY sum of points: {base_s:.2f} s ({groups:,} contacts)")
+
+    start = time.perf_counter()
+    with app.engine.connect() as conn:
+        report = rescore_all(scoring=app.bulk_scoring(), progress=Quiet(), uow_factory=app.uow,
+                             ctx=app.ctx, late_contacts=lambda w: late_contacts(conn, w))
+    rescore_s = time.perf_counter() - start
+    print(f"full rescore (recompute + write): {rescore_s:.2f} s "
+          f"({report.contacts_scored:,} contacts); ratio to baseline {rescore_s / base_s:.2f}x")
+    if args.check:
+        start = time.perf_counter()
+        check = check_scores(scoring=app.bulk_scoring(), progress=Quiet())
+        print(f"rescore --check: {time.perf_counter() - start:.2f} s, "
+              f"{check.differing_contacts} contact(s) differ")
+
+
+if __name__ == "__main__":
+    main()
