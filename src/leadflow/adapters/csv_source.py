@@ -53,6 +53,10 @@ def open_csv(path: Path, mapping: ImportMapping, *, join_path: Path | None = Non
             raise InvalidInput(f"{path.name}: the header lacks the join key column "
                                f"{mapping.join.key!r} ({mapping.join.where})", line=1)
         other = join_path or _beside(path, mapping.join.file)
+        if not other.is_file():
+            raise InvalidInput(f"the file to join, {other}, is missing (the mapping's "
+                               f"{mapping.join.where} names it beside {path.name})",
+                               field="join.file")
         joined, join_header = _load_join(other, mapping)
         known |= set(join_header)
     lacking = [f"{column!r} ({where})" for column, where in mapping.columns().items()

@@ -62,12 +62,13 @@ def import_contacts_cmd(
             f"{report.rows:,} rows in {seconds:g} s: imported {report.imported:,}, "
             f"updated {report.updated:,}, unchanged {report.unchanged:,}, "
             f"skipped {len(report.skipped):,}, bad {len(report.bad):,}; "
-            f"{report.events:,} events written", highlight=False)
+            f"{report.events:,} events written", highlight=False, soft_wrap=True)
         for issue in report.skipped:
-            console.print(f"skipped line {issue.line}: {issue.reason}", highlight=False)
+            console.print(f"skipped line {issue.line}: {issue.reason}", highlight=False,
+                          markup=False, soft_wrap=True)
         for issue in report.bad:
             column = f" [{issue.column}]" if issue.column else ""
             console.print(f"bad line {issue.line}{column}: {issue.reason}", highlight=False,
-                          markup=False)
+                          markup=False, soft_wrap=True)
     if report.bad:
         raise typer.Exit(1)
