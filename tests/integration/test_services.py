@@ -347,6 +347,18 @@ def test_disqualify_then_recycle(app: App, clock: FakeClock) -> None:
     assert load(app, c.id).stage == "prospect"
 
 
+def test_evidence_from_before_a_recycle_recorded_after_it(app: App, clock: FakeClock) -> None:
+    """Dated before the recycle but newer than the contact's last event: not since the
+    recycle, and the stored baseline matches the set-based rescore."""
+    c = it_director(app)
+    event(app, "demo_request", contact_id=c.id, ts=T0 - 30 * DAY)
+    recycle(uow=app.uow(), ctx=app.ctx, contact_id=c.id or 0, reason="not this quarter")
+    for _ in range(2):
+        event(app, "demo_request", contact_id=c.id, ts=T0 - DAY)
+    assert load(app, c.id).stage == "lead"
+    assert check_scores(scoring=app.bulk_scoring(), progress=NoProgress()).differences == []
+
+
 def test_qualify_sets_the_qualified_milestone(app: App, clock: FakeClock) -> None:
     c = it_director(app)
     with pytest.raises(InvalidInput) as info:

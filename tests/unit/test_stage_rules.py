@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from leadflow.adapters.config_file import load_config
 from leadflow.bootstrap import App
+from leadflow.domain.engagement import replay
 from leadflow.domain.errors import MoveNotAllowed
 from leadflow.domain.fit import score_fit
 from leadflow.domain.lifecycle import (
@@ -433,6 +434,20 @@ def test_a_recycled_contact_is_promoted_by_new_engagement() -> None:
     for _ in range(4):
         sim.event(T0, "webinar_attended")
     assert sim.contact.stage == "prospect"  # 70 since the recycle
+
+
+def test_evidence_dated_before_the_recycle_that_arrives_after_it_does_not_count() -> None:
+    """Regression: two demo requests from the day before the recycle, newer than anything
+    seen so far (so not "late"), reached 60 points "since the recycle" and promoted."""
+    sim = person()
+    sim.event(T0 - 300 * DAY, "demo_request")
+    sim.recycle(T0)
+    sim.event(T0 - DAY, "demo_request")
+    sim.event(T0 - DAY, "demo_request")
+    assert sim.contact.stage == "lead"
+    scratch = replay([(t, s) for t, _, s in sorted(sim.history, key=lambda x: x[:2])],
+                     CFG.engagement, until=T0)
+    assert sim.contact.recycle_baseline == pytest.approx(scratch.at(T0, H), rel=1e-12)
 
 
 def test_a_late_old_event_does_not_inflate_new_engagement() -> None:

@@ -79,8 +79,12 @@ def apply_event_in_order(
 ) -> Outcome:
     """Score and record the signals of an event no older than the contact's latest one."""
     rules = matching_rules(config.engagement.rules, shape)
-    awarded = apply_engagement(contact.engagement, ts=ts, rules=rules,
-                               half_life_seconds=config.engagement.half_life_seconds)
+    h = config.engagement.half_life_seconds
+    awarded = apply_engagement(contact.engagement, ts=ts, rules=rules, half_life_seconds=h)
+    if contact.recycled_at is not None and ts <= contact.recycled_at and awarded:
+        # Evidence from before the recycle that arrives after it belongs to the baseline.
+        contact.recycle_baseline += sum(awarded.values()) * 2.0 ** (
+            -(contact.recycled_at - ts) / h)
     signals = record_signals(contact.signals, shape, ts, config.signals)
     contact.last_event_at = ts if contact.last_event_at is None else max(contact.last_event_at, ts)
     out = Outcome(awarded=awarded, signals=signals)
