@@ -35,9 +35,11 @@ def import_contacts_cmd(
 ) -> None:
     """Create or update one contact per row, with its behaviour as events.
 
-    Importing the same file again updates the contacts and duplicates nothing. Bad rows are
-    listed with their line number and left out; the exit code is then 1. A file that is not
-    CSV, or that lacks a mapped column, is refused (exit 2) and nothing is written.
+    Importing the same file again updates the contacts and duplicates nothing.
+
+    Bad rows are listed with their line number and left out: the exit code is then 1.
+
+    A file that is not CSV, or lacks a mapped column, is refused (exit 2): nothing is written.
     """
     a = get_app()
     spec = load_mapping(mapping)
