@@ -14,6 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
+import polars as pl
 from sqlalchemy import func, select, text
 
 from leadflow.adapters.db import tables as t
@@ -34,7 +35,7 @@ class Quiet:
 def baseline(app: App) -> tuple[float, int]:
     """Sum of each event's rule points per contact: no caps, no decay, no breakdown."""
     scoring = app.bulk_scoring()
-    points = scoring.shape_rules().group_by("shape_id").sum().select("shape_id", "points")
+    points = scoring.shape_rules().group_by("shape_id").agg(pl.col("points").sum())
     with app.engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS bench_points"))
         conn.execute(text("CREATE TABLE bench_points (shape_id INTEGER PRIMARY KEY, "

@@ -56,7 +56,8 @@ def mql_milestones(app: App) -> int:
         with app.engine.begin() as conn:
             result = conn.execute(text(
                 "INSERT INTO milestones (contact_id, key, reached_at, actor, config_version) "
-                "SELECT id, :key, engagement_t0, 'rule', :version FROM contacts "
+                "SELECT id, CAST(:key AS VARCHAR(50)), engagement_t0, 'rule', "
+                "CAST(:version AS VARCHAR(200)) FROM contacts "
                 "WHERE engagement_score >= :threshold AND engagement_t0 IS NOT NULL "
                 "AND stage NOT IN :erased AND NOT EXISTS (SELECT 1 FROM milestones m "
                 "WHERE m.contact_id = contacts.id AND m.key = :key)"
@@ -89,25 +90,32 @@ def install_demo(app: App, *, contacts: int, seed: int, progress: Progress,
     totals = {"contacts": 0, "events": 0, "stage_changes": 0, "accounts": accounts.frame.height}
     progress.start("generating demo contacts", contacts)
     starts = list(range(1, contacts + 1, CHUNK))
-    # One process generates the next chunk while this one writes the current one ("spawn":
-    # a forked copy of Polars' thread pool can deadlock).
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
-                             initializer=_use, initargs=(generator,)) as pool:
-        pending = [pool.submit(_generate, s, min(CHUNK, contacts - s + 1)) for s in starts[:2]]
-        for i in range(len(starts)):
-            chunk = pending[i].result()
-            if i + 2 < len(starts):
-                s = starts[i + 2]
-                pending.append(pool.submit(_generate, s, min(CHUNK, contacts - s + 1)))
-            append_frames(app.engine, [
-                ("contacts", chunk.contacts), ("identities", chunk.identities),
-                ("events", chunk.events), ("stage_changes", chunk.stage_changes),
-                ("milestones", chunk.milestones)])
-            totals["contacts"] += chunk.contacts.height
-            totals["events"] += chunk.events.height
-            totals["stage_changes"] += chunk.stage_changes.height
-            progress.advance(chunk.contacts.height)
-            pending[i] = None  # type: ignore[call-overload]
+
+    def write(chunk: Chunk) -> None:
+        append_frames(app.engine, [
+            ("contacts", chunk.contacts), ("identities", chunk.identities),
+            ("events", chunk.events), ("stage_changes", chunk.stage_changes),
+            ("milestones", chunk.milestones)])
+        totals["contacts"] += chunk.contacts.height
+        totals["events"] += chunk.events.height
+        totals["stage_changes"] += chunk.stage_changes.height
+        progress.advance(chunk.contacts.height)
+
+    if len(starts) == 1:
+        write(generator.chunk(1, contacts))
+    else:
+        # One process generates the next chunks while this one writes ("spawn": a forked copy
+        # of Polars' thread pool can deadlock).
+        with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"),
+                                 initializer=_use, initargs=(generator,)) as pool:
+            ahead = 2
+            pending = {s: pool.submit(_generate, s, min(CHUNK, contacts - s + 1))
+                       for s in starts[:ahead]}
+            for i, s in enumerate(starts):
+                if i + ahead < len(starts):
+                    nxt = starts[i + ahead]
+                    pending[nxt] = pool.submit(_generate, nxt, min(CHUNK, contacts - nxt + 1))
+                write(pending.pop(s).result())
     progress.finish()
     with app.engine.begin() as conn:
         reset_sequences(conn, ["accounts", "contacts"])

@@ -2,8 +2,13 @@
 
 The current rules are evaluated in Python (the same ``Matcher`` code the incremental path uses)
 once per distinct event *shape*, which is a few thousand rows; the per-event work — caps per
-window, decay, sums per contact and per rule — runs as columnar Polars expressions over events
-read with connectorx, one range of contact ids at a time.
+window, decay, sums per contact and per rule — runs as columnar Polars expressions over events,
+one range of contact ids at a time; large databases are scored by two worker processes.
+
+connectorx bundles its own SQLite library. Two SQLite libraries in one process do not share
+POSIX file locks, so while Python's sqlite3 holds the same file open connectorx reads stale WAL
+snapshots (and writes can fail). SQLite is therefore read through the engine's own driver in
+this process, and with connectorx only inside worker processes that open nothing else.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import io
 import json
 import math
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import Any
 
 import polars as pl
@@ -37,6 +44,25 @@ def connectorx_uri(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+PARALLEL_FROM_EVENTS = 400_000
+
+
+def read_frame(engine: Engine | None, uri: str, sql: str) -> pl.DataFrame:
+    """Run a query into a DataFrame: connectorx for PostgreSQL and in worker processes
+    (``engine`` None), the engine's own driver for SQLite in a process that uses it."""
+    if engine is None or engine.dialect.name == "postgresql":
+        return pl.read_database_uri(sql, uri, engine="connectorx")
+    with engine.connect() as conn:
+        return pl.read_database(text(sql), connection=conn, infer_schema_length=None)
+
+
+def _score_range_job(url: str, config: LifecycleConfig, shape_rules: pl.DataFrame,
+                     shape_signals: pl.DataFrame, watermark: int, low: int,
+                     high: int) -> pl.DataFrame:
+    scorer = PolarsBulkScoring(None, url, config)
+    return scorer.score_range(low, high, shape_rules, shape_signals, watermark)
+
+
 @dataclass
 class ScoreChunk:
     low: int
@@ -47,9 +73,10 @@ class ScoreChunk:
 class PolarsBulkScoring:
     """Implements ``BulkScoring`` over a SQLite or PostgreSQL database."""
 
-    def __init__(self, engine: Engine, url: str, config: LifecycleConfig,
+    def __init__(self, engine: Engine | None, url: str, config: LifecycleConfig,
                  chunk_contacts: int = 250_000) -> None:
-        self.engine = engine
+        self._engine = engine
+        self.url = url
         self.uri = connectorx_uri(url)
         self.lifecycle = config
         self.config: EngagementConfig = config.engagement
@@ -58,8 +85,14 @@ class PolarsBulkScoring:
 
     # ------------------------------------------------------------------ reading
 
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("a worker scorer has no engine")
+        return self._engine
+
     def _read(self, sql: str) -> pl.DataFrame:
-        return pl.read_database_uri(sql, self.uri, engine="connectorx")
+        return read_frame(self._engine, self.uri, sql)
 
     def shapes(self) -> list[tuple[int, Any]]:
         with self.engine.connect() as conn:
@@ -216,10 +249,19 @@ class PolarsBulkScoring:
         ranges = list(self.ranges())
         progress.start("rescoring contacts", sum(h - lo for lo, h in ranges))
         chunks = []
-        for low, high in ranges:
-            chunks.append(ScoreChunk(low, high, self.score_range(
-                low, high, shape_rules, shape_signals, watermark)))
-            progress.advance(high - low)
+        if watermark < PARALLEL_FROM_EVENTS or len(ranges) < 2:
+            for low, high in ranges:
+                chunks.append(ScoreChunk(low, high, self.score_range(
+                    low, high, shape_rules, shape_signals, watermark)))
+                progress.advance(high - low)
+        else:
+            with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(_score_range_job, self.url, self.lifecycle, shape_rules,
+                                       shape_signals, watermark, low, high)
+                           for low, high in ranges]
+                for (low, high), future in zip(ranges, futures, strict=True):
+                    chunks.append(ScoreChunk(low, high, future.result()))
+                    progress.advance(high - low)
         progress.finish()
         self.last_watermark = watermark
         return chunks

@@ -8,7 +8,7 @@ import polars as pl
 from sqlalchemy import Engine, text
 
 from leadflow.adapters.db.bulk_load import insert_frame
-from leadflow.adapters.db.bulk_scoring import connectorx_uri
+from leadflow.adapters.db.bulk_scoring import connectorx_uri, read_frame
 from leadflow.adapters.db.mapping import signals_from_json
 from leadflow.domain.config import LifecycleConfig
 from leadflow.domain.engagement import EngagementState
@@ -35,11 +35,10 @@ def refresh_all_temperatures(engine: Engine, url: str, config: LifecycleConfig, 
     start = int(low)
     while high and start <= high:
         end = start + chunk
-        frame = pl.read_database_uri(
-            f"SELECT id, stage, source, {cast % 'signals'} AS signals, "
+        frame = read_frame(
+            engine, uri, f"SELECT id, stage, source, {cast % 'signals'} AS signals, "
             f"{cast % 'qualification'} AS qualification, engagement_score, engagement_t0 "
-            f"FROM contacts WHERE id >= {start} AND id < {end} AND stage IN ({quoted})",
-            uri, engine="connectorx")
+            f"FROM contacts WHERE id >= {start} AND id < {end} AND stage IN ({quoted})")
         out: dict[str, list[object]] = {"id": [], "temperature": [], "until": []}
         for cid, stage, source, signals, qual, score, t0 in frame.iter_rows():
             contact = Contact(

@@ -1,0 +1,76 @@
+"""The demo business: every stage, milestone and temperature populated; scores exact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.read_models import funnel
+from leadflow.bootstrap import App
+from leadflow.demo.install import install_demo
+from leadflow.domain.errors import Conflict
+from leadflow.services.rescore import check_scores
+
+
+class Quiet:
+    def start(self, description: str, total: int) -> None: ...
+    def advance(self, amount: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+def _snapshot(app: App) -> dict[str, Any]:
+    with app.engine.connect() as conn:
+        data = funnel(conn, app.config)
+        temperatures = dict(conn.execute(select(t.contacts.c.temperature, func.count())
+                                         .group_by(t.contacts.c.temperature)).all())
+        events = conn.execute(select(func.count()).select_from(t.events)).scalar()
+    return {"funnel": data, "temperatures": temperatures, "events": events}
+
+
+def test_demo_populates_every_stage_milestone_and_temperature(app: App) -> None:
+    totals = install_demo(app, contacts=1500, seed=11, progress=Quiet())
+    assert totals["contacts"] == 1500
+    snap = _snapshot(app)
+    assert all(s["count"] > 0 for s in snap["funnel"]["stages"]), snap["funnel"]["stages"]
+    assert all(m["count"] > 0 for m in snap["funnel"]["milestones"]), snap["funnel"]
+    assert {"hot", "warm", "new", "cold"} <= set(snap["temperatures"]), snap["temperatures"]
+    assert 10 * 1500 < snap["events"] < 35 * 1500
+    report = check_scores(scoring=app.bulk_scoring(), progress=Quiet())
+    assert report.differing_contacts == 0, report.differences[:5]
+
+
+def test_demo_is_reproducible_and_refuses_to_overwrite(app: App) -> None:
+    install_demo(app, contacts=300, seed=3, progress=Quiet())
+    first = _snapshot(app)
+    with pytest.raises(Conflict):
+        install_demo(app, contacts=300, seed=3, progress=Quiet())
+    install_demo(app, contacts=300, seed=3, progress=Quiet(), replace=True)
+    assert _snapshot(app) == first
+    install_demo(app, contacts=300, seed=4, progress=Quiet(), replace=True)
+    assert _snapshot(app) != first
+
+
+def test_demo_contacts_follow_the_stage_rules(app: App) -> None:
+    """Each demo contact's events explain its stage: leads showed interest, prospects fit and
+    showed intent, customers bought; competitors are disqualified."""
+    install_demo(app, contacts=800, seed=5, progress=Quiet())
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(t.contacts.c.id, t.contacts.c.stage, t.contacts.c.signals,
+                                   t.contacts.c.fit_grade, t.contacts.c.excluded_by,
+                                   t.contacts.c.email)).all()
+    for cid, stage, signals, grade, excluded_by, email in rows:
+        if stage in ("lead", "prospect", "opportunity", "customer"):
+            assert "interest" in signals, cid
+        if stage in ("prospect", "opportunity", "customer"):
+            assert grade in ("A", "B"), cid
+            assert email, cid
+            assert "premium_content" in signals or "demo_request" in signals, cid
+        if stage == "customer":
+            assert "purchase" in signals, cid
+        if excluded_by:
+            assert stage == "disqualified", cid
+        if stage == "closed":
+            assert email is None, cid
