@@ -58,6 +58,8 @@ PG_FIND_IDENTITIES = select(t.identities.c.value, t.identities.c.contact_id).whe
     t.identities.c.value == any_(bindparam("values", type_=ARRAY(String))))
 PG_FIND_MESSAGES = select(t.events.c.message_id).where(
     t.events.c.message_id == any_(bindparam("ids", type_=ARRAY(String))))
+PG_FIND_SUPPRESSED = select(t.suppressions.c.hash).where(
+    t.suppressions.c.hash == any_(bindparam("hashes", type_=ARRAY(String))))
 IN_SLICE = 500  # values per IN (...) list: within every database's limit of parameters
 
 
@@ -353,7 +355,9 @@ class SqlSuppressionRepository:
     def is_suppressed(self, hashes: Sequence[str]) -> bool:
         if not hashes:
             return False
-        return self.conn.execute(FIND_SUPPRESSED, {"hashes": list(hashes)}).first() is not None
+        query = PG_FIND_SUPPRESSED if is_postgresql(self.conn) else FIND_SUPPRESSED
+        return any(self.conn.execute(query, {"hashes": part}).first() is not None
+                   for part in _slices(self.conn, hashes))
 
     def add(self, hash_: str, kind: str, at: float) -> None:
         if not self.is_suppressed([hash_]):
