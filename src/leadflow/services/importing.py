@@ -135,10 +135,12 @@ def _write_plans(uow: UnitOfWork, ctx: Context, target: ImportTarget, plans: lis
     if batch:
         try:
             with uow.savepoint():
-                report.events += create_batch(uow, ctx, batch, target, stored, now=now)
-            report.imported += len(batch)
+                events = create_batch(uow, ctx, batch, target, stored, now=now)
         except Exception:  # any failure: redone row by row, which names each one
             one_by_one = sorted(batch + one_by_one, key=lambda p: p.line)
+        else:
+            report.imported += len(batch)
+            report.events += events
     for plan in one_by_one:
         try:
             with uow.savepoint():
