@@ -105,7 +105,8 @@ def test_moves_qualification_and_funnel(lf: App) -> None:
 
 def test_bad_input_is_one_clear_line(lf: App, tmp_path: Path) -> None:
     assert "not a valid email address" in run("contact", "create", "--email", "nope", code=2)
-    assert "no contact '999'" in run("track", "page_view", "--contact", "999", code=2)
+    assert "event for an unknown contact id 999" in run("track", "page_view", "--contact", "999",
+                                                         code=2)
     batch = tmp_path / "events.jsonl"
     batch.write_text('{"type": "page_view", "email": "a@x.io"}\n{"type": "page view"}\n')
     out = run("track", "--batch", str(batch), code=2)

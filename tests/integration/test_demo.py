@@ -31,13 +31,13 @@ def _snapshot(app: App) -> dict[str, Any]:
 
 
 def test_demo_populates_every_stage_milestone_and_temperature(app: App) -> None:
-    totals = install_demo(app, contacts=1500, seed=11, progress=Quiet())
-    assert totals["contacts"] == 1500
+    totals = install_demo(app, contacts=1000, seed=11, progress=Quiet())
+    assert totals["contacts"] == 1000
     snap = _snapshot(app)
     assert all(s["count"] > 0 for s in snap["funnel"]["stages"]), snap["funnel"]["stages"]
     assert all(m["count"] > 0 for m in snap["funnel"]["milestones"]), snap["funnel"]
     assert {"hot", "warm", "new", "cold"} <= set(snap["temperatures"]), snap["temperatures"]
-    assert 10 * 1500 < snap["events"] < 35 * 1500
+    assert 10 * 1000 < snap["events"] < 35 * 1000
     report = check_scores(scoring=app.bulk_scoring(), progress=Quiet())
     assert report.differing_contacts == 0, report.differences[:5]
 

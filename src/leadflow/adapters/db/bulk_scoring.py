@@ -147,7 +147,7 @@ class PolarsBulkScoring:
     def score_range(self, low: int, high: int, shape_rules: pl.DataFrame,
                     shape_signals: pl.DataFrame, watermark: int) -> pl.DataFrame:
         events = self._read(
-            f"SELECT contact_id, ts, id, shape_id FROM events "
+            f"SELECT contact_id, ts, shape_id FROM events "
             f"WHERE contact_id >= {int(low)} AND contact_id < {int(high)} "
             f"AND id <= {int(watermark)}")
         recycled = self._read(
@@ -181,56 +181,80 @@ class PolarsBulkScoring:
 
     def score_frame(self, events: pl.DataFrame, shape_rules: pl.DataFrame,
                     recycled: pl.DataFrame) -> pl.DataFrame:
+        """One row per contact with matching events: score at t0, breakdown, caps state and
+        the engagement that stood at its last recycle."""
         h = self.h
-        ev = events.lazy().with_columns(
-            pl.col("contact_id").cast(pl.Int64), pl.col("id").cast(pl.Int64),
-            pl.col("shape_id").cast(pl.Int64), pl.col("ts").cast(pl.Float64))
-        rows = ev.join(shape_rules.lazy(), on="shape_id", how="inner")
-        rows = rows.with_columns(
-            pl.when(pl.col("cap").is_not_null())
-            .then(((pl.col("ts") - WINDOW_ORIGIN) / pl.col("window")).floor().cast(pl.Int64))
-            .otherwise(0).alias("bucket"),
+        keys = [r.key for r in self.config.rules]
+        rule_ids = pl.DataFrame({"rule": keys, "rule_idx": list(range(len(keys)))},
+                                schema={"rule": pl.Utf8, "rule_idx": pl.Int32})
+        rules = shape_rules.lazy().join(rule_ids.lazy(), on="rule").select(
+            pl.col("shape_id").cast(pl.Int64), "rule_idx", "points", "cap", "window")
+        # Events of one rule at the same instant are interchangeable (same points, same decay),
+        # so ties need no tie-breaker and the event id is not read.
+        rows = events.lazy().select(
+            pl.col("contact_id").cast(pl.Int64), pl.col("ts").cast(pl.Float64),
+            pl.col("shape_id").cast(pl.Int64),
+        ).join(rules, on="shape_id", how="inner")
+        uncapped = rows.filter(pl.col("cap").is_null()).select(
+            "contact_id", "rule_idx", "ts", pl.col("points").alias("awarded"))
+        # Within a window the first events take their points until the cap is used up: every
+        # event of a rule carries the same points, so the n-th event of a window (n from 0)
+        # gets what is left after n·|points|. Runs of (contact, rule, window) are found on the
+        # time-sorted rows instead of hashing groups.
+        capped = rows.filter(pl.col("cap").is_not_null()).with_columns(
+            ((pl.col("ts") - WINDOW_ORIGIN) / pl.col("window")).floor().cast(pl.Int64)
+            .alias("bucket"),
+        ).sort(["contact_id", "rule_idx", "ts"])
+        same_rule = ((pl.col("contact_id") == pl.col("contact_id").shift(1))
+                     & (pl.col("rule_idx") == pl.col("rule_idx").shift(1)))
+        capped = capped.with_columns(
+            (~(same_rule & (pl.col("bucket") == pl.col("bucket").shift(1))).fill_null(False))
+            .alias("run_start"),
+            (~((pl.col("contact_id") == pl.col("contact_id").shift(-1))
+               & (pl.col("rule_idx") == pl.col("rule_idx").shift(-1))).fill_null(False))
+            .alias("rule_end"),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
             pl.col("points").abs().alias("mag"),
-        ).sort(["contact_id", "rule", "ts", "id"])
-        rows = rows.with_columns(
-            pl.col("mag").cum_sum().over(["contact_id", "rule", "bucket"]).alias("cum"))
-        # Within a window the first events take their points until the cap is used up.
-        rows = rows.with_columns(
-            pl.when(pl.col("cap").is_null()).then(pl.col("points"))
-            .otherwise(
-                (pl.min_horizontal(pl.col("cap"), pl.col("cum"))
-                 - pl.min_horizontal(pl.col("cap"), pl.col("cum") - pl.col("mag")))
-                * pl.col("points").sign()
-            ).alias("awarded"))
-        rows = rows.join(recycled.lazy().with_columns(pl.col("contact_id").cast(pl.Int64),
-                                                      pl.col("recycled_at").cast(pl.Float64)),
-                         on="contact_id", how="left")
-        rows = rows.with_columns(pl.col("ts").max().over("contact_id").alias("t0"))
-        rows = rows.with_columns(
-            (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("t0")) / h))).alias("value"),
-            pl.when(pl.col("recycled_at").is_not_null() & (pl.col("ts") <= pl.col("recycled_at")))
-            .then(pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("recycled_at")) / h)))
-            .otherwise(0.0).alias("before_recycle"),
-        )
-        per_rule = rows.group_by(["contact_id", "rule"]).agg(
-            pl.col("value").sum(), pl.col("t0").first(),
-            pl.col("before_recycle").sum(),
-            pl.col("bucket").sort_by(["ts", "id"]).last(),
-            pl.min_horizontal(pl.col("cap"), pl.col("cum")).sort_by(["ts", "id"]).last()
+        ).with_columns(
+            (pl.col("row") - pl.when(pl.col("run_start")).then(pl.col("row")).forward_fill())
+            .cast(pl.Float64).alias("n"),
+        ).with_columns(
+            (pl.min_horizontal(pl.col("cap"), pl.col("n") * pl.col("mag") + pl.col("mag"))
+             - pl.min_horizontal(pl.col("cap"), pl.col("n") * pl.col("mag"))).alias("gain"),
+            pl.min_horizontal(pl.col("cap"), pl.col("n") * pl.col("mag") + pl.col("mag"))
             .alias("used"),
-            pl.col("cap").first().is_not_null().alias("capped"),
         )
-        per_contact = per_rule.sort(["contact_id", "rule"]).group_by("contact_id").agg(
-            pl.col("value").sum().alias("score"),
+        cap_state = capped.filter(pl.col("rule_end")).select(
+            "contact_id", "rule_idx", "bucket", "used")
+        awarded = pl.concat([
+            uncapped,
+            capped.select("contact_id", "rule_idx", "ts",
+                          (pl.col("gain") * pl.col("points").sign()).alias("awarded")),
+        ])
+        t0 = awarded.group_by("contact_id").agg(pl.col("ts").max().alias("t0"))
+        per_rule = awarded.join(t0, on="contact_id").group_by(["contact_id", "rule_idx"]).agg(
+            (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("t0")) / h))).sum()
+            .alias("value"),
             pl.col("t0").first(),
-            pl.col("before_recycle").sum().alias("baseline"),
-            pl.concat_str([pl.lit('"'), pl.col("rule"), pl.lit('":'),
-                           pl.col("value").cast(pl.Utf8)]).str.join(",").alias("breakdown"),
+        ).join(rule_ids.lazy(), on="rule_idx")
+        recycled_at = recycled.lazy().select(pl.col("contact_id").cast(pl.Int64),
+                                             pl.col("recycled_at").cast(pl.Float64))
+        baseline = awarded.join(recycled_at, on="contact_id").filter(
+            pl.col("ts") <= pl.col("recycled_at")).group_by("contact_id").agg(
+            (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("recycled_at")) / h))).sum()
+            .alias("baseline"))
+        caps_json = cap_state.join(rule_ids.lazy(), on="rule_idx").group_by("contact_id").agg(
             pl.concat_str([pl.lit('"'), pl.col("rule"), pl.lit('":['),
                            pl.col("bucket").cast(pl.Utf8), pl.lit(","),
-                           pl.col("used").cast(pl.Utf8), pl.lit("]")])
-            .filter(pl.col("capped")).str.join(",").alias("caps"),
-        )
+                           pl.col("used").cast(pl.Utf8), pl.lit("]")]).str.join(",")
+            .alias("caps"))
+        per_contact = per_rule.group_by("contact_id").agg(
+            pl.col("value").sum().alias("score"),
+            pl.col("t0").first(),
+            pl.concat_str([pl.lit('"'), pl.col("rule"), pl.lit('":'),
+                           pl.col("value").cast(pl.Utf8)]).str.join(",").alias("breakdown"),
+        ).join(caps_json, on="contact_id", how="left").join(baseline, on="contact_id",
+                                                             how="left")
         score = pl.col("score")
         rank = (pl.when(score > 0).then(pl.col("t0") / h + score.log(2))
                 .when(score < 0).then(NEGATIVE_RANK_BASE - (pl.col("t0") / h + (-score).log(2)))
@@ -239,7 +263,7 @@ class PolarsBulkScoring:
             "contact_id", "score", "t0", rank.alias("rank"),
             (pl.lit("{") + pl.col("breakdown") + pl.lit("}")).alias("breakdown"),
             (pl.lit("{") + pl.col("caps").fill_null("") + pl.lit("}")).alias("caps"),
-            "baseline",
+            pl.col("baseline").fill_null(0.0),
         ).sort("contact_id").collect()
 
     def recompute(self, progress: Progress) -> list[ScoreChunk]:
