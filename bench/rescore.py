@@ -83,7 +83,7 @@ def main() -> None:
                              ctx=app.ctx, late_contacts=lambda w: late_contacts(conn, w))
     rescore_s = time.perf_counter() - start
     print(f"full rescore (recompute + write): {rescore_s:.2f} s "
-          f"({report.contacts_scored:,} contacts); ratio to baseline {rescore_s / base_s:.2f}x")
+          f"({report.contacts_changed:,} contacts); ratio to baseline {rescore_s / base_s:.2f}x")
     if args.check:
         start = time.perf_counter()
         check = check_scores(scoring=app.bulk_scoring(), progress=Quiet())

@@ -12,7 +12,7 @@ from leadflow.services.context import Context
 
 @dataclass
 class RescoreReport:
-    contacts_scored: int = 0
+    contacts_changed: int = 0
     differences: list[ScoreDifference] = field(default_factory=list)
     differing_contacts: int = 0
     caught_up: int = 0
@@ -41,7 +41,7 @@ def rescore_all(*, scoring: BulkScoring, progress: Progress,
     """
     scores = scoring.recompute(progress)
     watermark: int = getattr(scoring, "last_watermark", 0)
-    report = RescoreReport(contacts_scored=scoring.write(scores, progress))
+    report = RescoreReport(contacts_changed=scoring.write(scores, progress))
     for contact_id in late_contacts(watermark):
         with uow_factory() as uow:
             contact = uow.contacts.get(contact_id)

@@ -13,7 +13,6 @@ this process, and with connectorx only inside worker processes that open nothing
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.bulk_load import insert_frame
 from leadflow.adapters.db.mapping import shape_from_row
 from leadflow.domain.config import EngagementConfig, LifecycleConfig
 from leadflow.domain.engagement import NEGATIVE_RANK_BASE, WINDOW_ORIGIN, ZERO_RANK
@@ -322,51 +322,53 @@ class PolarsBulkScoring:
         return written
 
     def _write_chunk(self, chunk: ScoreChunk) -> int:
-        frame = chunk.frame
+        """Store a range's scores, rewriting only the rows whose values changed."""
         with self.engine.begin() as conn:
-            # Contacts of the range with no matching event any more score zero.
-            conn.execute(text(
-                "UPDATE contacts SET engagement_score = 0, engagement_t0 = NULL, "
-                f"engagement_rank = {ZERO_RANK}, engagement_breakdown = '{{}}', "
-                "engagement_caps = '{}', recycle_baseline = 0, signals = '{}' "
-                "WHERE id >= :low AND id < :high AND last_event_at IS NOT NULL"),
-                {"low": chunk.low, "high": chunk.high})
-            if frame.height == 0:
-                return 0
-            if conn.dialect.name == "postgresql":
+            pg = conn.dialect.name == "postgresql"
+            if pg:
                 conn.execute(text(
                     "CREATE TEMP TABLE rescore_tmp (contact_id BIGINT PRIMARY KEY, score FLOAT8,"
                     " t0 FLOAT8, rank FLOAT8, breakdown TEXT, caps TEXT, baseline FLOAT8,"
-                    " signals TEXT) "
-                    "ON COMMIT DROP"))
-                buf = io.BytesIO()
-                frame.write_csv(buf, include_header=False)
-                raw = conn.connection.driver_connection
-                assert raw is not None
-                with raw.cursor().copy(
-                        "COPY rescore_tmp FROM STDIN WITH (FORMAT csv)") as copy:
-                    copy.write(buf.getvalue())
-                json_cast = "::json"
+                    " signals TEXT) ON COMMIT DROP"))
             else:
                 conn.execute(text("DROP TABLE IF EXISTS temp.rescore_tmp"))
                 conn.execute(text(
                     "CREATE TEMP TABLE rescore_tmp (contact_id INTEGER PRIMARY KEY, score REAL,"
                     " t0 REAL, rank REAL, breakdown TEXT, caps TEXT, baseline REAL, signals TEXT)"))
-                raw = conn.connection.driver_connection
-                assert raw is not None
-                raw.executemany("INSERT INTO rescore_tmp VALUES (?,?,?,?,?,?,?,?)",
-                                frame.iter_rows())
-                json_cast = ""
-            conn.execute(text(
+            insert_frame(conn, "rescore_tmp", chunk.frame.select(SCORE_COLUMNS))
+            differs = "IS DISTINCT FROM" if pg else "IS NOT"
+            as_text = "CAST(contacts.{} AS TEXT)" if pg else "contacts.{}"
+            json_cast = "::json" if pg else ""
+            baseline = "CASE WHEN contacts.recycled_at IS NULL THEN 0 ELSE r.baseline END"
+            changed = " OR ".join([
+                f"contacts.engagement_score {differs} r.score",
+                f"contacts.engagement_t0 {differs} r.t0",
+                f"contacts.engagement_rank {differs} r.rank",
+                f"contacts.recycle_baseline {differs} {baseline}",
+                *(f"{as_text.format(col)} {differs} r.{src}" for col, src in (
+                    ("engagement_breakdown", "breakdown"), ("engagement_caps", "caps"),
+                    ("signals", "signals"))),
+            ])
+            updated = conn.execute(text(
                 "UPDATE contacts SET engagement_score = r.score, engagement_t0 = r.t0, "
                 f"engagement_rank = r.rank, engagement_breakdown = r.breakdown{json_cast}, "
                 f"engagement_caps = r.caps{json_cast}, signals = r.signals{json_cast}, "
-                "recycle_baseline = CASE WHEN contacts.recycled_at IS NULL THEN 0 "
-                "ELSE r.baseline END "
-                "FROM rescore_tmp r WHERE contacts.id = r.contact_id"))
-            if conn.dialect.name != "postgresql":
+                f"recycle_baseline = {baseline} "
+                f"FROM rescore_tmp r WHERE contacts.id = r.contact_id AND ({changed})"
+            )).rowcount or 0
+            # Contacts of the range whose events no longer match anything score zero.
+            empty = "'{}'"
+            updated += conn.execute(text(
+                "UPDATE contacts SET engagement_score = 0, engagement_t0 = NULL, "
+                f"engagement_rank = {ZERO_RANK}, engagement_breakdown = {empty}, "
+                f"engagement_caps = {empty}, recycle_baseline = 0, signals = {empty} "
+                "WHERE id >= :low AND id < :high "
+                f"AND (engagement_t0 IS NOT NULL OR {as_text.format('signals')} <> {empty}) "
+                "AND NOT EXISTS (SELECT 1 FROM rescore_tmp r WHERE r.contact_id = contacts.id)"),
+                {"low": chunk.low, "high": chunk.high}).rowcount or 0
+            if not pg:
                 conn.execute(text("DROP TABLE temp.rescore_tmp"))
-        return frame.height
+        return updated
 
 
 def _close(a: float | None, b: float | None, tol: float) -> bool:

@@ -75,10 +75,10 @@ def rescore(
         report = rescore_all(scoring=a.bulk_scoring(), progress=progress, uow_factory=a.uow,
                              ctx=a.ctx, late_contacts=late)
     if as_json:
-        print_json({"contacts_scored": report.contacts_scored, "caught_up": report.caught_up})
+        print_json({"contacts_changed": report.contacts_changed, "caught_up": report.caught_up})
     else:
-        console.print(f"rescored {report.contacts_scored} contacts with events "
-                      f"({report.caught_up} caught up after late events)")
+        console.print(f"rescored every contact: {report.contacts_changed} changed "
+                      f"({report.caught_up} caught up after events that arrived meanwhile)")
 
 
 @app.command("funnel")
