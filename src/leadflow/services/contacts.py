@@ -91,8 +91,10 @@ def normalize_contact_fields(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def upsert_account(uow: UnitOfWork, data: AccountIn, *, now: float) -> Account:
-    """Find the account by domain (or create it) and update what the input says."""
+def upsert_account(uow: UnitOfWork, data: AccountIn, *, now: float,
+                   current: int | None = None) -> Account:
+    """Find the account (by domain; without one, the contact's ``current`` account or the
+    account of that name) or create it, and update what the input says."""
     name = _clean_text(data.name)
     if not name:
         raise InvalidInput("an account needs a name", field="account.name")
@@ -101,7 +103,12 @@ def upsert_account(uow: UnitOfWork, data: AccountIn, *, now: float) -> Account:
     if data.employees is not None and (not isinstance(data.employees, int)
                                        or data.employees < 0):
         raise InvalidInput("expected a whole number of employees", field="account.employees")
-    account = uow.accounts.get_by_domain(domain) if domain else None
+    if domain:
+        account = uow.accounts.get_by_domain(domain)
+    else:
+        account = uow.accounts.get(current) if current is not None else None
+        if account is None or account.name.lower() != name.lower():
+            account = uow.accounts.get_by_name(name)
     industry = _clean_text(data.industry)
     country = (_clean_text(data.country) or "").upper() or None
     if account is None:
@@ -236,8 +243,9 @@ def update_contact(
                 if contact.attributes.get(key) != value:
                     diff[f"attributes.{key}"] = [contact.attributes.get(key), value]
                     contact.attributes[key] = value
+        acc = None
         if account is not None:
-            acc = upsert_account(uow, account, now=now)
+            acc = upsert_account(uow, account, now=now, current=contact.account_id)
             if acc.id != contact.account_id:
                 diff["account_id"] = [contact.account_id, acc.id]
                 contact.account_id = acc.id
@@ -245,10 +253,27 @@ def update_contact(
         refit(uow, contact, ctx.config)
         outcome = evaluate(contact, ctx.config, at=now, now=now)
         persist_outcome(uow, contact, outcome, ctx.config, actor=actor)
+        if acc is not None and acc.id is not None:
+            refit_colleagues(uow, ctx, account_id=acc.id, except_id=contact_id, actor=actor)
         if diff:
             uow.history.add_audit(contact_id, now, actor, "updated", diff)
         uow.commit()
     return contact
+
+
+def refit_colleagues(uow: UnitOfWork, ctx: Context, *, account_id: int, except_id: int,
+                     actor: str) -> None:
+    """An account changed: the fit of its other contacts (and what follows from it) too."""
+    now = ctx.clock.now()
+    others = [i for i in uow.accounts.contact_ids(account_id) if i != except_id]
+    for other in uow.contacts.get_many(others):
+        before = (other.fit.score, other.fit.grade, other.fit.excluded_by)
+        refit(uow, other, ctx.config)
+        if (other.fit.score, other.fit.grade, other.fit.excluded_by) == before:
+            continue
+        other.updated_at = now
+        persist_outcome(uow, other, evaluate(other, ctx.config, at=now, now=now), ctx.config,
+                        actor=actor)
 
 
 def contact_input_fields() -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    func,
     insert,
     select,
     update,
@@ -185,6 +186,12 @@ class SqlAccountRepository:
     def get_by_domain(self, domain: str) -> Account | None:
         row = self.conn.execute(
             select(t.accounts).where(t.accounts.c.domain == domain.strip().lower())).first()
+        return account_from_row(row) if row else None
+
+    def get_by_name(self, name: str) -> Account | None:
+        row = self.conn.execute(
+            select(t.accounts).where(func.lower(t.accounts.c.name) == name.strip().lower())
+            .order_by(t.accounts.c.id)).first()
         return account_from_row(row) if row else None
 
     def add(self, account: Account) -> int:

@@ -40,10 +40,11 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ConfigInvalid as exc:
-            err_console.print(f"[red]configuration error[/red] {exc.message}", highlight=False)
+            err_console.print(f"[red]configuration error[/red] {exc.message}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(2) from None
         except LeadflowError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
