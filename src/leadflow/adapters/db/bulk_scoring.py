@@ -175,7 +175,8 @@ class PolarsBulkScoring:
         return per_signal.sort(["contact_id", "signal"]).group_by("contact_id").agg(
             pl.concat_str([pl.lit('"'), pl.col("signal"), pl.lit('":{"n":'),
                            pl.col("n").cast(pl.Utf8), pl.lit(',"last":['), pl.col("last"),
-                           pl.lit("]}")]).str.join(",").alias("signals"),
+                           pl.lit("]}")]).sort_by(pl.col("signal")).str.join(",")
+            .alias("signals"),
         ).select("contact_id", (pl.lit("{") + pl.col("signals") + pl.lit("}")).alias("signals")
                  ).collect()
 
@@ -246,13 +247,17 @@ class PolarsBulkScoring:
         caps_json = cap_state.join(rule_ids.lazy(), on="rule_idx").group_by("contact_id").agg(
             pl.concat_str([pl.lit('"'), pl.col("rule"), pl.lit('":['),
                            pl.col("bucket").cast(pl.Utf8), pl.lit(","),
-                           pl.col("used").cast(pl.Utf8), pl.lit("]")]).str.join(",")
-            .alias("caps"))
+                           pl.col("used").cast(pl.Utf8), pl.lit("]")])
+            .sort_by(pl.col("rule")).str.join(",").alias("caps"))
+        # Parallel sums differ from run to run in the last bits: the breakdown (for reading, not
+        # for computing) keeps 12 significant digits and a fixed key order, so that a rescore
+        # that changes nothing rewrites nothing.
         per_contact = per_rule.group_by("contact_id").agg(
             pl.col("value").sum().alias("score"),
             pl.col("t0").first(),
             pl.concat_str([pl.lit('"'), pl.col("rule"), pl.lit('":'),
-                           pl.col("value").cast(pl.Utf8)]).str.join(",").alias("breakdown"),
+                           pl.col("value").round_sig_figs(12).cast(pl.Utf8)])
+            .sort_by(pl.col("rule")).str.join(",").alias("breakdown"),
         ).join(caps_json, on="contact_id", how="left").join(baseline, on="contact_id",
                                                              how="left")
         score = pl.col("score")
@@ -340,11 +345,15 @@ class PolarsBulkScoring:
             as_text = "CAST(contacts.{} AS TEXT)" if pg else "contacts.{}"
             json_cast = "::json" if pg else ""
             baseline = "CASE WHEN contacts.recycled_at IS NULL THEN 0 ELSE r.baseline END"
+            def apart(stored: str, new: str) -> str:
+                return (f"(({stored}) IS NULL) <> (({new}) IS NULL) OR "
+                        f"ABS(({stored}) - ({new})) > 1e-9 * (1 + ABS({new}))")
+
             changed = " OR ".join([
-                f"contacts.engagement_score {differs} r.score",
+                apart("contacts.engagement_score", "r.score"),
                 f"contacts.engagement_t0 {differs} r.t0",
-                f"contacts.engagement_rank {differs} r.rank",
-                f"contacts.recycle_baseline {differs} {baseline}",
+                apart("contacts.engagement_rank", "r.rank"),
+                apart("contacts.recycle_baseline", baseline),
                 *(f"{as_text.format(col)} {differs} r.{src}" for col, src in (
                     ("engagement_breakdown", "breakdown"), ("engagement_caps", "caps"),
                     ("signals", "signals"))),
