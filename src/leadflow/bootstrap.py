@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cached_property
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from leadflow.adapters.clock import SystemClock
 from leadflow.adapters.config_file import load_config
@@ -13,6 +15,7 @@ from leadflow.adapters.db.engine import make_engine, migrate
 from leadflow.adapters.db.repositories import SqlHistoryRepository, SqlUnitOfWork
 from leadflow.config import Settings
 from leadflow.domain.config import LifecycleConfig
+from leadflow.domain.errors import Unavailable
 from leadflow.domain.ports import Clock
 from leadflow.services.context import Context
 
@@ -30,8 +33,15 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        engine = make_engine(self.settings.resolved_database_url)
-        migrate(engine)
+        url = self.settings.resolved_database_url
+        engine = make_engine(url)
+        try:
+            migrate(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            shown = make_url(url).render_as_string(hide_password=True)
+            raise Unavailable(f"cannot open the database {shown}: "
+                              f"{str(exc.orig).strip().splitlines()[-1]}") from None
         with engine.begin() as conn:
             SqlHistoryRepository(conn).record_config_version(
                 self.config.config_version, self.config.raw, self.clock.now())

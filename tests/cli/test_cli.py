@@ -146,3 +146,16 @@ def test_every_command_is_in_the_readme() -> None:
             names.append(f"{group.name} {command.name}")
     missing = [n for n in names if not re.search(rf"leadflow {re.escape(n)}\b", readme)]
     assert not missing, f"commands missing from README.md: {missing}"
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    from leadflow.config import Settings
+
+    set_app(App(Settings(database_url="postgresql+psycopg://nobody:secret@127.0.0.1:1/none",
+                         data_dir=tmp_path)))
+    try:
+        out = run("funnel", code=2)
+    finally:
+        set_app(None)
+    assert "cannot open the database postgresql+psycopg://nobody:***@127.0.0.1:1/none" in out
+    assert "secret" not in out

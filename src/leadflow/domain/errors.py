@@ -9,6 +9,7 @@ entrypoints map the classes to exit codes (CLI) and HTTP statuses (API):
 - ``Conflict`` (409): the request contradicts the current state (duplicate email...).
 - ``MoveNotAllowed`` (409): a stage move breaks the pipeline rules.
 - ``Suppressed`` (409): the identity belongs to an erased contact and may not come back.
+- ``Unavailable`` (503): the database cannot be reached or opened.
 """
 
 from __future__ import annotations
@@ -72,3 +73,7 @@ class MoveNotAllowed(LeadflowError):
 
 class Suppressed(LeadflowError):
     code = "suppressed"
+
+
+class Unavailable(LeadflowError):
+    code = "unavailable"
