@@ -28,14 +28,9 @@ from leadflow.bootstrap import App
 from leadflow.config import Settings
 from leadflow.demo.install import install_demo
 from leadflow.domain.config import parse_config
+from leadflow.domain.ports import NullProgress
 from leadflow.entrypoints.cli.output import RichProgress
 from leadflow.services.rescore import check_scores, rescore_all
-
-
-class Quiet:
-    def start(self, description: str, total: int) -> None: ...
-    def advance(self, amount: int) -> None: ...
-    def finish(self) -> None: ...
 
 
 def baseline(app: App) -> tuple[float, int]:
@@ -86,7 +81,7 @@ def main() -> None:
     def full_rescore(target: App) -> tuple[float, int]:
         start = time.perf_counter()
         with target.engine.connect() as conn:
-            report = rescore_all(scoring=target.bulk_scoring(), progress=Quiet(),
+            report = rescore_all(scoring=target.bulk_scoring(), progress=NullProgress(),
                                  uow_factory=target.uow, ctx=target.ctx,
                                  late_contacts=lambda w: late_contacts(conn, w))
         return time.perf_counter() - start, report.contacts_changed
@@ -104,7 +99,7 @@ def main() -> None:
     full_rescore(app)
     if args.check:
         start = time.perf_counter()
-        check = check_scores(scoring=app.bulk_scoring(), progress=Quiet())
+        check = check_scores(scoring=app.bulk_scoring(), progress=NullProgress())
         print(f"rescore --check: {time.perf_counter() - start:.2f} s, "
               f"{check.differing_contacts} contact(s) differ")
 

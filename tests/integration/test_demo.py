@@ -12,13 +12,8 @@ from leadflow.adapters.db.read_models import funnel
 from leadflow.bootstrap import App
 from leadflow.demo.install import install_demo
 from leadflow.domain.errors import Conflict
+from leadflow.domain.ports import NullProgress
 from leadflow.services.rescore import check_scores
-
-
-class Quiet:
-    def start(self, description: str, total: int) -> None: ...
-    def advance(self, amount: int) -> None: ...
-    def finish(self) -> None: ...
 
 
 def _snapshot(app: App) -> dict[str, Any]:
@@ -31,32 +26,32 @@ def _snapshot(app: App) -> dict[str, Any]:
 
 
 def test_demo_populates_every_stage_milestone_and_temperature(app: App) -> None:
-    totals = install_demo(app, contacts=1000, seed=11, progress=Quiet())
+    totals = install_demo(app, contacts=1000, seed=11, progress=NullProgress())
     assert totals["contacts"] == 1000
     snap = _snapshot(app)
     assert all(s["count"] > 0 for s in snap["funnel"]["stages"]), snap["funnel"]["stages"]
     assert all(m["count"] > 0 for m in snap["funnel"]["milestones"]), snap["funnel"]
     assert {"hot", "warm", "new", "cold"} <= set(snap["temperatures"]), snap["temperatures"]
     assert 10 * 1000 < snap["events"] < 35 * 1000
-    report = check_scores(scoring=app.bulk_scoring(), progress=Quiet())
+    report = check_scores(scoring=app.bulk_scoring(), progress=NullProgress())
     assert report.differing_contacts == 0, report.differences[:5]
 
 
 def test_demo_is_reproducible_and_refuses_to_overwrite(app: App) -> None:
-    install_demo(app, contacts=300, seed=3, progress=Quiet())
+    install_demo(app, contacts=300, seed=3, progress=NullProgress())
     first = _snapshot(app)
     with pytest.raises(Conflict):
-        install_demo(app, contacts=300, seed=3, progress=Quiet())
-    install_demo(app, contacts=300, seed=3, progress=Quiet(), replace=True)
+        install_demo(app, contacts=300, seed=3, progress=NullProgress())
+    install_demo(app, contacts=300, seed=3, progress=NullProgress(), replace=True)
     assert _snapshot(app) == first
-    install_demo(app, contacts=300, seed=4, progress=Quiet(), replace=True)
+    install_demo(app, contacts=300, seed=4, progress=NullProgress(), replace=True)
     assert _snapshot(app) != first
 
 
 def test_demo_contacts_follow_the_stage_rules(app: App) -> None:
     """Each demo contact's events explain its stage: leads showed interest, prospects fit and
     showed intent, customers bought; competitors are disqualified."""
-    install_demo(app, contacts=800, seed=5, progress=Quiet())
+    install_demo(app, contacts=800, seed=5, progress=NullProgress())
     with app.engine.connect() as conn:
         rows = conn.execute(select(t.contacts.c.id, t.contacts.c.stage, t.contacts.c.signals,
                                    t.contacts.c.fit_grade, t.contacts.c.excluded_by,

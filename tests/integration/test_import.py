@@ -24,6 +24,7 @@ from leadflow.bootstrap import App
 from leadflow.config import Settings
 from leadflow.domain.errors import ConfigInvalid, InvalidInput
 from leadflow.domain.model import Contact
+from leadflow.domain.ports import NullProgress
 from leadflow.services.contacts import ContactIn, create_contact
 from leadflow.services.importing import ImportReport, import_contacts, import_stage
 from leadflow.services.moves import erase
@@ -42,15 +43,6 @@ def need(path: Path) -> Path:
     return path
 
 
-class NoProgress:
-    def start(self, description: str, total: int) -> None:
-        pass
-
-    def advance(self, amount: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 def run_import(app: App, path: Path, mapping: str, *, join: Path | None = None,
@@ -58,7 +50,7 @@ def run_import(app: App, path: Path, mapping: str, *, join: Path | None = None,
     spec = load_mapping(mapping)
     source = open_csv(path, spec, join_path=join)
     return import_contacts(uow_factory=app.uow, ctx=app.ctx, mapping=spec, rows=source.rows(),
-                           total=source.total, progress=NoProgress(), chunk_size=chunk_size)
+                           total=source.total, progress=NullProgress(), chunk_size=chunk_size)
 
 
 def count(app: App, table: Table, *where: ColumnElement[bool]) -> int:

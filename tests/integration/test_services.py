@@ -16,6 +16,7 @@ from leadflow.domain.config import parse_config
 from leadflow.domain.engagement import replay
 from leadflow.domain.errors import Conflict, InvalidInput, MoveNotAllowed, NotFound, Suppressed
 from leadflow.domain.model import Contact
+from leadflow.domain.ports import NullProgress
 from leadflow.services.contacts import (
     AccountIn,
     ContactIn,
@@ -40,15 +41,6 @@ ACME = AccountIn(name="Acme", domain="acme.example", industry="software", employ
                  country="FR")
 
 
-class NoProgress:
-    def start(self, description: str, total: int) -> None:
-        pass
-
-    def advance(self, amount: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 def counts(app: App) -> dict[str, int]:
@@ -356,7 +348,7 @@ def test_evidence_from_before_a_recycle_recorded_after_it(app: App, clock: FakeC
     for _ in range(2):
         event(app, "demo_request", contact_id=c.id, ts=T0 - DAY)
     assert load(app, c.id).stage == "lead"
-    assert check_scores(scoring=app.bulk_scoring(), progress=NoProgress()).differences == []
+    assert check_scores(scoring=app.bulk_scoring(), progress=NullProgress()).differences == []
 
 
 def test_qualify_sets_the_qualified_milestone(app: App, clock: FakeClock) -> None:
@@ -504,7 +496,7 @@ def populate(app: App, clock: FakeClock) -> list[int]:
 def test_check_scores_is_clean_after_in_order_and_late_events(app: App,
                                                               clock: FakeClock) -> None:
     ids = populate(app, clock)
-    report = check_scores(scoring=app.bulk_scoring(), progress=NoProgress())
+    report = check_scores(scoring=app.bulk_scoring(), progress=NullProgress())
     assert report.differences == []
     assert report.differing_contacts == 0
     for cid in ids:
@@ -523,29 +515,29 @@ def test_a_rule_change_shows_in_check_and_rescore_applies_it(app: App, clock: Fa
     raw["engagement"]["half_life_days"] = 14
     edited = App(settings, clock=clock, config=parse_config(raw))
     try:
-        report = check_scores(scoring=edited.bulk_scoring(), progress=NoProgress())
+        report = check_scores(scoring=edited.bulk_scoring(), progress=NullProgress())
         assert report.differing_contacts == len(ids) + 1  # and the anonymous page viewer
         fields = {d.field for d in report.differences}
         assert {"engagement", "breakdown.page_view", "cap.page_view"} <= fields
         # checking writes nothing
         assert check_scores(scoring=edited.bulk_scoring(),
-                            progress=NoProgress()).differing_contacts == len(ids) + 1
+                            progress=NullProgress()).differing_contacts == len(ids) + 1
 
-        done = rescore_all(scoring=edited.bulk_scoring(), progress=NoProgress(),
+        done = rescore_all(scoring=edited.bulk_scoring(), progress=NullProgress(),
                            uow_factory=edited.uow, ctx=edited.ctx, late_contacts=late(edited))
         assert done.contacts_changed >= len(ids)
-        assert check_scores(scoring=edited.bulk_scoring(), progress=NoProgress()).differences \
+        assert check_scores(scoring=edited.bulk_scoring(), progress=NullProgress()).differences \
             == []
         for cid in ids:
             assert_scores_replay(edited, cid)  # equal to replaying under the new rules
         # the old rules now disagree, and a new event keeps the new scores exact
         assert check_scores(scoring=app.bulk_scoring(),
-                            progress=NoProgress()).differing_contacts == len(ids) + 1
+                            progress=NullProgress()).differing_contacts == len(ids) + 1
         record_event(uow=edited.uow(), ctx=edited.ctx,
                      event=EventIn(type="page_view", contact_id=ids[0], url="/x"))
         record_event(uow=edited.uow(), ctx=edited.ctx,
                      event=EventIn(type="demo_request", contact_id=ids[1], ts=T0 - 30 * DAY))
-        assert check_scores(scoring=edited.bulk_scoring(), progress=NoProgress()).differences \
+        assert check_scores(scoring=edited.bulk_scoring(), progress=NullProgress()).differences \
             == []
     finally:
         if "engine" in edited.__dict__:
@@ -555,11 +547,11 @@ def test_a_rule_change_shows_in_check_and_rescore_applies_it(app: App, clock: Fa
 def test_rescore_all_on_a_clean_database_changes_nothing(app: App, clock: FakeClock) -> None:
     ids = populate(app, clock)
     before = {cid: load(app, cid).engagement for cid in ids}
-    rescore_all(scoring=app.bulk_scoring(), progress=NoProgress(), uow_factory=app.uow,
+    rescore_all(scoring=app.bulk_scoring(), progress=NullProgress(), uow_factory=app.uow,
                 ctx=app.ctx, late_contacts=late(app))
     for cid in ids:
         after = load(app, cid).engagement
         assert after.score == pytest.approx(before[cid].score, rel=TOL, abs=TOL)
         assert after.t0 == before[cid].t0
         assert after.caps.keys() == before[cid].caps.keys()
-    assert check_scores(scoring=app.bulk_scoring(), progress=NoProgress()).differences == []
+    assert check_scores(scoring=app.bulk_scoring(), progress=NullProgress()).differences == []

@@ -36,6 +36,7 @@ from leadflow.domain.engagement import (
 from leadflow.domain.lifecycle import apply_event_in_order, rebuild_from_history, recycle_now
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Contact, SignalSeen
+from leadflow.domain.ports import NullProgress
 from leadflow.services.contacts import ContactIn, create_contact
 from leadflow.services.events import EventIn, record_event, record_events
 from tests.conftest import T0, FakeClock
@@ -390,15 +391,6 @@ def test_half_life_halves_the_score() -> None:
 # ------------------------------------------------------------------ through the services
 
 
-class NoProgress:
-    def start(self, description: str, total: int) -> None:
-        pass
-
-    def advance(self, amount: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 def to_event_in(contact_id: int, e: Ev, n: int) -> EventIn:
@@ -444,7 +436,7 @@ def test_recorded_events_equal_replay_and_rescore(app: App, clock: FakeClock, ev
     assert_same_state(stored.engagement, scratch)
     # the set-based pass over the stored events agrees, for this contact and every other
     scoring = app.bulk_scoring()
-    chunks = scoring.recompute(NoProgress())
+    chunks = scoring.recompute(NullProgress())
     rows = [r for c in chunks for r in c.frame.iter_rows(named=True) if r["contact_id"] == cid]
     if scratch.t0 is None:
         assert not rows or rows[0]["t0"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def _line_index(node: yaml.Node, path: str, out: dict[str, int],
             _line_index(item, f"{path}[{i}]", out, duplicates)
 
 
-def _with_lines(problems: list[ConfigProblem], lines: dict[str, int]) -> list[ConfigProblem]:
+def with_lines(problems: list[ConfigProblem], lines: dict[str, int]) -> list[ConfigProblem]:
     out = []
     for p in problems:
         loc = p.location
@@ -51,7 +52,20 @@ def _with_lines(problems: list[ConfigProblem], lines: dict[str, int]) -> list[Co
     return out
 
 
-def parse_config_text(content: str, *, source: str) -> LifecycleConfig:
+@dataclass
+class YamlDocument:
+    """A parsed YAML file with the line of every key path, and the keys written twice."""
+
+    data: Any
+    lines: dict[str, int]
+    duplicates: list[ConfigProblem]
+
+    def located(self, problems: list[ConfigProblem]) -> list[ConfigProblem]:
+        return self.duplicates + with_lines(problems, self.lines)
+
+
+def read_yaml(content: str, *, source: str) -> YamlDocument:
+    """Parse YAML; a syntax error is a ConfigInvalid naming its line and column."""
     try:
         node = yaml.compose(content)
         data: Any = yaml.safe_load(content)
@@ -61,14 +75,19 @@ def parse_config_text(content: str, *, source: str) -> LifecycleConfig:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigInvalid(source, [ConfigProblem(where, f"not valid YAML: {problem}")]) \
             from None
-    lines: dict[str, int] = {}
-    duplicates: list[ConfigProblem] = []
+    doc = YamlDocument(data, {}, [])
     if node is not None:
-        _line_index(node, "", lines, duplicates)
+        _line_index(node, "", doc.lines, doc.duplicates)
+    return doc
+
+
+def parse_config_text(content: str, *, source: str) -> LifecycleConfig:
+    doc = read_yaml(content, source=source)
+    data, duplicates = doc.data, doc.duplicates
     try:
         config = parse_config(data, source=source)
     except ConfigInvalid as exc:
-        raise ConfigInvalid(source, duplicates + _with_lines(exc.problems, lines)) from None
+        raise ConfigInvalid(source, doc.located(exc.problems)) from None
     if duplicates:
         raise ConfigInvalid(source, duplicates)
     return config

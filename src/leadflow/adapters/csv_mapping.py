@@ -25,9 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from leadflow.adapters.config_file import _line_index, _with_lines
+from leadflow.adapters.config_file import read_yaml, with_lines
 from leadflow.domain.config import ROLES
 from leadflow.domain.errors import ConfigInvalid, ConfigProblem, InvalidInput
 from leadflow.services.contacts import CONSENT_CHANNELS, CONTACT_FIELDS
@@ -83,23 +81,11 @@ def load_mapping(ref: str | Path) -> ImportMapping:
 
 
 def parse_mapping_text(text: str, *, source: str) -> ImportMapping:
-    try:
-        node = yaml.compose(text)
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigInvalid(source, [ConfigProblem(where, f"not valid YAML: {problem}")]) \
-            from None
-    lines: dict[str, int] = {}
-    duplicates: list[ConfigProblem] = []
-    if node is not None:
-        _line_index(node, "", lines, duplicates)
-    parser = _Parser(source, lines)
-    mapping = parser.mapping(data)
-    if duplicates or parser.problems or mapping is None:
-        raise ConfigInvalid(source, duplicates + _with_lines(parser.problems, lines))
+    doc = read_yaml(text, source=source)
+    parser = _Parser(source, doc.lines)
+    mapping = parser.mapping(doc.data)
+    if doc.duplicates or parser.problems or mapping is None:
+        raise ConfigInvalid(source, doc.located(parser.problems))
     return mapping
 
 
@@ -113,7 +99,7 @@ class _Parser:
         self.problems.append(ConfigProblem(path or "(top)", message))
 
     def where(self, path: str) -> str:
-        return _with_lines([ConfigProblem(path, "")], self.lines)[0].location
+        return with_lines([ConfigProblem(path, "")], self.lines)[0].location
 
     def table(self, value: Any, path: str, keys: tuple[str, ...] | None = None
               ) -> dict[str, Any]:

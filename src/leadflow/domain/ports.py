@@ -108,6 +108,19 @@ class Progress(Protocol):
     def finish(self) -> None: ...
 
 
+class NullProgress:
+    """A Progress that shows nothing (for jobs, tests and benchmarks)."""
+
+    def start(self, description: str, total: int) -> None:
+        del description, total
+
+    def advance(self, amount: int) -> None:
+        del amount
+
+    def finish(self) -> None:
+        return None
+
+
 class BulkScoring(Protocol):
     """Set-based engagement scoring of every contact from raw events."""
 
