@@ -68,7 +68,8 @@ def move_stage(*, uow: UnitOfWork, ctx: Context, contact_id: int, to_stage: str,
             kind = "forward"
         else:
             kind = "backward"
-        if kind == "backward" and role == "interest":
+        if kind == "backward":
+            # Evidence from before a move back must not carry the contact forward again.
             recycle_now(contact, cfg, now=now)
         change = move(contact, to_stage, at=now, actor=actor, config=cfg, reason=why, kind=kind)
         _finish(uow, ctx, contact, change, actor=actor)
