@@ -35,3 +35,26 @@ def test_a_backward_move_by_hand_is_not_undone_by_the_next_event(app: App,
     result = record_event(uow=app.uow(), ctx=app.ctx,
                           event=EventIn(type="deal_created", contact_id=c.id))
     assert [ch.to_stage for ch in result.stage_changes] == ["opportunity"]  # new evidence counts
+
+
+def test_identify_joins_the_contact_known_by_user_id_and_the_one_known_by_email(
+        app: App) -> None:
+    from leadflow.services.events import IdentifyIn, identify
+
+    by_user = identify(uow=app.uow(), ctx=app.ctx, data=IdentifyIn(user_id="u-1"))
+    by_email = create_contact(uow=app.uow(), ctx=app.ctx, data=ContactIn(email="eve@x.io"))
+    record_event(uow=app.uow(), ctx=app.ctx,
+                 event=EventIn(type="webinar_attended", email="eve@x.io"))
+    merged = identify(uow=app.uow(), ctx=app.ctx,
+                      data=IdentifyIn(user_id="u-1", email="EVE@x.io"))
+    assert merged.id == by_user.id
+    assert merged.email == "eve@x.io"
+    with app.uow() as uow:
+        assert uow.contacts.get(by_email.id or 0) is None
+        assert len(uow.events.history(merged.id or 0)) == 1
+    # A user id whose contact already has another email keeps it; nothing breaks.
+    identify(uow=app.uow(), ctx=app.ctx, data=IdentifyIn(user_id="u-2", email="zed@x.io"))
+    create_contact(uow=app.uow(), ctx=app.ctx, data=ContactIn(email="other@x.io"))
+    kept = identify(uow=app.uow(), ctx=app.ctx,
+                    data=IdentifyIn(user_id="u-2", email="other@x.io"))
+    assert kept.email == "zed@x.io"

@@ -253,11 +253,16 @@ def identify(*, uow: UnitOfWork, ctx: Context, data: IdentifyIn, actor: str = "t
                               anonymous_id=anonymous_id)
         anon_id = uow.contacts.find_by_identity("anonymous_id", anonymous_id) if anonymous_id \
             else None
-        known_id = None
-        if user_id:
-            known_id = uow.contacts.find_by_identity("user_id", user_id)
-        if known_id is None and email:
-            known_id = uow.contacts.find_by_identity("email", email)
+        user_owner = uow.contacts.find_by_identity("user_id", user_id) if user_id else None
+        email_owner = uow.contacts.find_by_identity("email", email) if email else None
+        known_id = user_owner or email_owner
+        if user_owner and email_owner and user_owner != email_owner:
+            # Two contacts turn out to be one person: the one known by user id takes the other
+            # in, unless it already has another email (then the email stays where it is).
+            holder = load_contact(uow, user_owner)
+            if holder.email is None:
+                merge_contacts(uow, ctx, survivor=holder, absorbed=load_contact(uow, email_owner),
+                               actor=actor)
         now = ctx.clock.now()
         if known_id is not None and anon_id is not None and known_id != anon_id:
             contact = merge_contacts(uow, ctx, survivor=load_contact(uow, known_id),
@@ -271,7 +276,8 @@ def identify(*, uow: UnitOfWork, ctx: Context, data: IdentifyIn, actor: str = "t
         for kind, value in (("anonymous_id", anonymous_id), ("user_id", user_id)):
             if value:
                 uow.contacts.add_identity(contact.id, kind, value)
-        if email and contact.email is None:
+        if email and contact.email is None and uow.contacts.find_by_identity(
+                "email", email) in (None, contact.id):
             contact.email = email
             uow.contacts.add_identity(contact.id, "email", email)
         diff = {}
