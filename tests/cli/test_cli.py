@@ -159,3 +159,51 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
         set_app(None)
     assert "cannot open the database postgresql+psycopg://nobody:***@127.0.0.1:1/none" in out
     assert "secret" not in out
+
+
+@pytest.mark.parametrize(("line", "field"), [
+    ('{"type": "page_view", "email": 123}', "events[0].email"),
+    ('{"type": "page_view", "email": "a@x.io", "properties": "x"}', "events[0].properties"),
+    ('{"type": "page_view", "contact_id": "12"}', "events[0].contact_id"),
+    ('{"type": "page_view", "contact_id": true}', "events[0].contact_id"),
+    ('{"type": "page_view", "contact_id": 99999999999999999999}', "events[0].contact_id"),
+    ('{"type": "page_view", "email": "a@x.io", "message_id": "' + "m" * 201 + '"}',
+     "events[0].message_id"),
+    ('{"type": "page_view", "email": "a@x.io", "url": 7}', "events[0].url"),
+])
+def test_a_batch_with_a_badly_typed_value_is_refused_by_name(lf: App, tmp_path: Path,
+                                                             line: str, field: str) -> None:
+    batch = tmp_path / "events.jsonl"
+    batch.write_text(line + "\n")
+    assert field in run("track", "--batch", str(batch), code=2)
+
+
+def test_unreadable_files_and_huge_ids_are_clear_errors(lf: App, tmp_path: Path) -> None:
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"type": "page_view", "email": "caf\xe9@x.io"}\n'.encode("latin-1"))
+    assert "not UTF-8" in run("track", "--batch", str(latin), code=2)
+    cfg = tmp_path / "latin.yaml"
+    cfg.write_bytes("version: caf\xe9\n".encode("latin-1"))
+    assert "not UTF-8" in run("config", "check", str(cfg), code=2)
+    assert "no contact '99999999999999999999'" in run("contact", "show",
+                                                       "99999999999999999999", code=2)
+    out = run("contact", "create", "--email", "a@x.io", "--first-name", "x" * 201, code=2)
+    assert "first_name: longer than 200 characters" in out
+    out = run("contact", "create", "--email", "a@x.io", "--company", "Acme", code=0)
+    out = run("contact", "update", "a@x.io", "--company", "Acme", "--domain", "acme.io",
+              "--industry", "i" * 101, code=2)
+    assert "account.industry: longer than 100 characters" in out
+
+
+def test_utm_parameters_in_the_url_are_kept(lf: App) -> None:
+    run("track", "page_view", "--email", "u@x.io",
+        "--url", "https://acme.io/pricing?utm_source=ads&utm_campaign=spring#top")
+    view = as_json("contact", "show", "u@x.io")
+    assert isinstance(view, dict)
+    event = next(e for e in view["timeline"] if e["kind"] == "event")
+    assert event["url"] == "/pricing"
+    assert event["properties"]["url"].endswith("utm_source=ads&utm_campaign=spring#top")
+    with lf.uow() as uow:
+        events = uow.events.timeline(view["id"], 5)
+    assert events[0].shape.utm_source == "ads"
+    assert events[0].shape.utm_campaign == "spring"

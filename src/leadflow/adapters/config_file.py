@@ -102,4 +102,7 @@ def load_config(path: Path | None) -> LifecycleConfig:
     except OSError as exc:
         raise ConfigInvalid(str(path), [ConfigProblem("(file)", exc.strerror or str(exc))]) \
             from None
+    except UnicodeDecodeError as exc:
+        raise ConfigInvalid(str(path), [ConfigProblem(
+            "(file)", f"not UTF-8 text (byte {exc.start})")]) from None
     return parse_config_text(content, source=str(path))

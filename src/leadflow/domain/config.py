@@ -180,7 +180,9 @@ class LifecycleConfig:
         for s in self.stages:
             if s.key == key:
                 return s
-        raise KeyError(key)
+        raise ConfigInvalid(f"lifecycle configuration {self.config_version}", [ConfigProblem(
+            "stages", f"has no stage {key!r}, which contacts are in: add it back, or move "
+                      "them with the configuration that has it")])
 
     def has_stage(self, key: str) -> bool:
         return any(s.key == key for s in self.stages)

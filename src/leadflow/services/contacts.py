@@ -87,8 +87,16 @@ def normalize_contact_fields(values: dict[str, Any]) -> dict[str, Any]:
             digits = [c for c in value if c.isdigit()]
             if len(digits) < 5 or any(not (c.isdigit() or c in "+-. ()/") for c in value):
                 raise InvalidInput(f"not a valid phone number: {raw!r}", field="phone")
+        if value is not None and len(value) > FIELD_LIMITS.get(name, 320):
+            raise InvalidInput(f"longer than {FIELD_LIMITS.get(name, 320)} characters",
+                               field=name)
         out[name] = value
     return out
+
+
+FIELD_LIMITS = {"phone": 50, "first_name": 200, "last_name": 200, "title": 200,
+                "seniority": 50, "region": 100, "language": 10, "source": 100}
+ACCOUNT_LIMITS = {"name": 300, "domain": 300, "industry": 100}
 
 
 def upsert_account(uow: UnitOfWork, data: AccountIn, *, now: float,
@@ -101,7 +109,8 @@ def upsert_account(uow: UnitOfWork, data: AccountIn, *, now: float,
     domain = _clean_text(data.domain)
     domain = domain.lower() if domain else None
     if data.employees is not None and (not isinstance(data.employees, int)
-                                       or data.employees < 0):
+                                       or isinstance(data.employees, bool)
+                                       or not 0 <= data.employees <= 2**31 - 1):
         raise InvalidInput("expected a whole number of employees", field="account.employees")
     if domain:
         account = uow.accounts.get_by_domain(domain)
@@ -111,6 +120,16 @@ def upsert_account(uow: UnitOfWork, data: AccountIn, *, now: float,
             account = uow.accounts.get_by_name(name)
     industry = _clean_text(data.industry)
     country = (_clean_text(data.country) or "").upper() or None
+    for key, text in (("name", name), ("domain", domain), ("industry", industry)):
+        if text is not None and len(text) > ACCOUNT_LIMITS[key]:
+            raise InvalidInput(f"longer than {ACCOUNT_LIMITS[key]} characters",
+                               field=f"account.{key}")
+    if country is not None and (len(country) != 2 or not country.isalpha()):
+        raise InvalidInput(f"expected a 2-letter country code, got {data.country!r}",
+                           field="account.country")
+    if data.annual_revenue is not None and (isinstance(data.annual_revenue, bool) or not
+                                            isinstance(data.annual_revenue, int | float)):
+        raise InvalidInput("expected a number", field="account.annual_revenue")
     if account is None:
         account = Account(id=None, name=name, domain=domain, industry=industry,
                           employees=data.employees, country=country,

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from leadflow.domain.errors import InvalidInput, LeadflowError, NotFound, Suppressed
 from leadflow.domain.identity import normalize_email
@@ -64,8 +65,29 @@ def _opt(value: str | None) -> str | None:
     return value or None
 
 
+MAX_ID = 2**31 - 1
+TEXT_LIMITS = {"message_id": 200, "anonymous_id": 320, "user_id": 320, "content_stage": 50,
+               "campaign": 200, "utm_source": 200, "utm_medium": 200, "utm_campaign": 200}
+
+
+def _text(event: EventIn, name: str, prefix: str) -> str | None:
+    value = getattr(event, name)
+    if value is None:
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise InvalidInput(f"expected text, got {value!r}", field=f"{prefix}{name}")
+    text = _opt(str(value))
+    if text is not None and len(text) > TEXT_LIMITS[name]:
+        raise InvalidInput(f"longer than {TEXT_LIMITS[name]} characters", field=f"{prefix}{name}")
+    return text
+
+
 def validate_event(event: EventIn, *, now: float, prefix: str = "") -> EventIn:
-    """Normalise an incoming event; raise InvalidInput naming the offending field."""
+    """Normalise an incoming event; raise InvalidInput naming the offending field.
+
+    UTM parameters in the URL's query string fill the UTM fields that were not given; the
+    full URL stays in the properties.
+    """
     kind = str(event.type or "").strip().lower()
     if not EVENT_TYPE_RE.match(kind):
         raise InvalidInput(f"event type must look like 'page_view', got {event.type!r}",
@@ -79,26 +101,46 @@ def validate_event(event: EventIn, *, now: float, prefix: str = "") -> EventIn:
         raise InvalidInput("the event predates 1970", field=f"{prefix}timestamp")
     if event.premium is not None and not isinstance(event.premium, bool):
         raise InvalidInput("expected true or false", field=f"{prefix}premium")
+    if event.contact_id is not None and (isinstance(event.contact_id, bool) or not isinstance(
+            event.contact_id, int) or not 0 < event.contact_id <= MAX_ID):
+        raise InvalidInput(f"expected a contact id, got {event.contact_id!r}",
+                           field=f"{prefix}contact_id")
+    if not isinstance(event.properties or {}, dict):
+        raise InvalidInput("expected an object of properties", field=f"{prefix}properties")
+    properties = dict(event.properties or {})
+    if event.url is not None and not isinstance(event.url, str):
+        raise InvalidInput(f"expected a URL, got {event.url!r}", field=f"{prefix}url")
     url = _opt(event.url)
+    query: dict[str, list[str]] = {}
     if url is not None:
+        if "?" in url:
+            properties.setdefault("url", url)
+            query = parse_qs(urlsplit(url).query)
         url = url.split("#", 1)[0]
         if "://" in url:
             url = "/" + url.split("://", 1)[1].partition("/")[2]
         url = url.split("?", 1)[0] or "/"
     email = None
-    if event.email:
+    if event.email is not None:
+        if not isinstance(event.email, str):
+            raise InvalidInput(f"not a valid email address: {event.email!r}",
+                               field=f"{prefix}email")
         email = normalize_email(event.email, field=f"{prefix}email")
-    if not (event.contact_id or email or _opt(event.anonymous_id) or _opt(event.user_id)):
+    texts = {name: _text(event, name, prefix) for name in TEXT_LIMITS}
+    for name in ("utm_source", "utm_medium", "utm_campaign"):
+        if texts[name] is None and query.get(name):
+            texts[name] = query[name][0][:TEXT_LIMITS[name]]
+    if not (event.contact_id or email or texts["anonymous_id"] or texts["user_id"]):
         raise InvalidInput("an event needs a contact id, email, userId or anonymousId",
                            field=f"{prefix}contact")
     return EventIn(
         type=kind, contact_id=event.contact_id, email=email,
-        anonymous_id=_opt(event.anonymous_id), user_id=_opt(event.user_id), ts=float(ts),
-        message_id=_opt(event.message_id), url=url,
-        content_stage=(_opt(event.content_stage) or "").lower() or None, premium=event.premium,
-        campaign=_opt(event.campaign), utm_source=_opt(event.utm_source),
-        utm_medium=_opt(event.utm_medium), utm_campaign=_opt(event.utm_campaign),
-        properties=dict(event.properties or {}),
+        anonymous_id=texts["anonymous_id"], user_id=texts["user_id"], ts=float(ts),
+        message_id=texts["message_id"], url=url,
+        content_stage=(texts["content_stage"] or "").lower() or None, premium=event.premium,
+        campaign=texts["campaign"], utm_source=texts["utm_source"],
+        utm_medium=texts["utm_medium"], utm_campaign=texts["utm_campaign"],
+        properties=properties,
     )
 
 

@@ -173,7 +173,7 @@ def hottest_prospects(conn: Connection, config: LifecycleConfig, *, now: float,
 def contact_id_for(conn: Connection, ref: str) -> int | None:
     ref = ref.strip()
     if ref.isdigit():
-        return int(ref)
+        return int(ref) if 0 < int(ref) < 2**31 else None
     return conn.execute(select(t.contacts.c.id)
                         .where(t.contacts.c.email == ref.lower())).scalar()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -46,5 +47,17 @@ def friendly_errors(fn: F) -> F:
         except LeadflowError as exc:
             err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] in ("typer", "click"):
+                raise
+            # Last resort: a bug or an unforeseen failure is still one line, not a traceback.
+            if os.environ.get("LEADFLOW_DEBUG"):
+                raise
+            err_console.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {exc} "
+                              "(set LEADFLOW_DEBUG=1 to see where)", highlight=False,
+                              markup=False, soft_wrap=True)
+            raise typer.Exit(3) from None
 
     return wrapper  # type: ignore[return-value]

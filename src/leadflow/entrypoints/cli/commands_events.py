@@ -89,6 +89,9 @@ def track(
             lines = batch.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise InvalidInput(f"cannot read {batch}: {exc.strerror}", field="batch") from None
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{batch} is not UTF-8 text (byte {exc.start})",
+                               field="batch") from None
         for n, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
