@@ -46,3 +46,16 @@ def test_an_account_change_refits_its_other_contacts(app: App) -> None:
     assert after is not None
     assert after.fit.score > before.fit.score
     assert after.fit.grade == "A"
+
+
+def test_a_new_contact_that_updates_its_account_refits_the_others(app: App) -> None:
+    ann = create_contact(uow=app.uow(), ctx=app.ctx, data=ContactIn(
+        email="ann@initech.example", seniority="director", country="FR",
+        account=AccountIn(name="Initech", domain="initech.example")))
+    create_contact(uow=app.uow(), ctx=app.ctx, data=ContactIn(
+        email="bob@initech.example", account=AccountIn(
+            name="Initech", domain="initech.example", industry="software", employees=400)))
+    with app.uow() as uow:
+        after = uow.contacts.get(ann.id or 0)
+    assert after is not None
+    assert after.fit.grade == "A"
