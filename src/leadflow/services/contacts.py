@@ -195,6 +195,8 @@ def new_contact(
             uow.contacts.add_identity(contact_id, kind, value)
     uow.history.add_audit(contact_id, now, actor, "created",
                           {k: v for k, v in values.items() if v is not None})
+    if account is not None and account.id is not None:
+        refit_colleagues(uow, ctx, account_id=account.id, except_id=contact_id, actor=actor)
     return contact, changes
 
 
