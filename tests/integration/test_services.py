@@ -412,6 +412,8 @@ def test_erase_removes_personal_data_and_suppresses_the_person(app: App,
         anonymous_id="anon-ann", user_id="u-ann", email="ann.lovelace@example.com",
         traits={"title": "CIO"}))
     qualify(uow=app.uow(), ctx=app.ctx, contact_id=c.id or 0, answers={"budget": "approved"})
+    move_stage(uow=app.uow(), ctx=app.ctx, contact_id=c.id or 0, to_stage="opportunity",
+               reason="Lovelace agreed to a pilot")
     clock.advance(60)
     erased = erase(uow=app.uow(), ctx=app.ctx, contact_id=c.id or 0,
                    reason="asked to be forgotten")

@@ -330,8 +330,13 @@ class SqlHistoryRepository:
         return [dict(r._mapping) for r in rows]
 
     def erase_audit_details(self, contact_id: int) -> None:
+        """Keep who did what and when; drop the values and the free-text reasons."""
         self.conn.execute(update(t.audit).where(t.audit.c.contact_id == contact_id)
                           .values(details={}))
+        self.conn.execute(update(t.stage_changes)
+                          .where(t.stage_changes.c.contact_id == contact_id,
+                                 t.stage_changes.c.reason.is_not(None))
+                          .values(reason="(erased)"))
 
     def reassign(self, from_id: int, to_id: int) -> None:
         for table in (t.stage_changes, t.audit):
