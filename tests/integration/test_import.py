@@ -426,13 +426,13 @@ def test_a_mapping_stage_unknown_to_the_pipeline_is_named(app: App) -> None:
     mapping = parse_mapping_text("name: x\nid: ID\nstage: {key: hot_lead, reason: r}\n",
                                  source="x.yaml")
     with pytest.raises(ConfigInvalid) as caught:
-        import_stage(mapping, app.config)
+        import_stage(mapping=mapping, config=app.config)
     assert [str(p) for p in caught.value.problems] == [
         "stage (line 3): unknown stage 'hot_lead' (stages: suspect, lead, prospect, "
         "opportunity, customer, disqualified, closed)"]
     no_reason = parse_mapping_text("name: x\nid: ID\nstage: {role: interest}\n", source="x.yaml")
     with pytest.raises(ConfigInvalid, match="say why rows enter at 'lead'"):
-        import_stage(no_reason, app.config)
+        import_stage(mapping=no_reason, config=app.config)
 
 
 def test_the_shipped_mappings_parse() -> None:

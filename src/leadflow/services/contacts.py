@@ -99,7 +99,7 @@ FIELD_LIMITS = {"phone": 50, "first_name": 200, "last_name": 200, "title": 200,
 ACCOUNT_LIMITS = {"name": 300, "domain": 300, "industry": 100}
 
 
-def upsert_account(uow: UnitOfWork, data: AccountIn, *, now: float,
+def upsert_account(*, uow: UnitOfWork, data: AccountIn, now: float,
                    current: int | None = None) -> Account:
     """Find the account (by domain; without one, the contact's ``current`` account or the
     account of that name) or create it, and update what the input says."""
@@ -161,7 +161,7 @@ def _consent(data: ContactIn, now: float) -> dict[str, ConsentRecord]:
 
 
 def new_contact(
-    uow: UnitOfWork, ctx: Context, data: ContactIn, *, actor: str, stage: str | None = None,
+    *, uow: UnitOfWork, ctx: Context, data: ContactIn, actor: str, stage: str | None = None,
     reason: str | None = None, at: float | None = None,
 ) -> tuple[Contact, list[StageChange]]:
     """Insert a contact at the entry stage (or move it straight to ``stage``), unevaluated."""
@@ -172,7 +172,7 @@ def new_contact(
                           user_id=data.user_id, anonymous_id=data.anonymous_id)
     if values.get("email") and uow.contacts.get_by_email(values["email"]) is not None:
         raise Conflict(f"a contact with email {values['email']} already exists", field="email")
-    account = upsert_account(uow, data.account, now=now) if data.account else None
+    account = upsert_account(uow=uow, data=data.account, now=now) if data.account else None
     entry = ctx.config.first_stage("entry").key
     contact = Contact(
         id=None, stage=entry, stage_entered_at=at, created_at=now, updated_at=now,
@@ -196,7 +196,8 @@ def new_contact(
     uow.history.add_audit(contact_id, now, actor, "created",
                           {k: v for k, v in values.items() if v is not None})
     if account is not None and account.id is not None:
-        refit_colleagues(uow, ctx, account_id=account.id, except_id=contact_id, actor=actor)
+        refit_colleagues(uow=uow, ctx=ctx, account_id=account.id, except_id=contact_id,
+                         actor=actor)
     return contact, changes
 
 
@@ -204,7 +205,7 @@ def create_contact(*, uow: UnitOfWork, ctx: Context, data: ContactIn,
                    actor: str = "user") -> Contact:
     """Create a contact; it enters the pipeline at the entry stage and rules apply."""
     with uow:
-        contact, _ = new_contact(uow, ctx, data, actor=actor)
+        contact, _ = new_contact(uow=uow, ctx=ctx, data=data, actor=actor)
         now = ctx.clock.now()
         outcome = evaluate(contact, ctx.config, at=now, now=now)
         persist_outcome(uow, contact, outcome, ctx.config, actor=actor)
@@ -227,7 +228,7 @@ def create_manual_lead(
         if data.source is None:
             data.source = "referral" if referred_by_id is not None else "manual"
         interest = ctx.config.first_stage("interest").key
-        contact, _ = new_contact(uow, ctx, data, actor=actor, stage=interest,
+        contact, _ = new_contact(uow=uow, ctx=ctx, data=data, actor=actor, stage=interest,
                                  reason=reason.strip())
         contact.referred_by_id = referred_by_id
         now = ctx.clock.now()
@@ -266,7 +267,7 @@ def update_contact(
                     contact.attributes[key] = value
         acc = None
         if account is not None:
-            acc = upsert_account(uow, account, now=now, current=contact.account_id)
+            acc = upsert_account(uow=uow, data=account, now=now, current=contact.account_id)
             if acc.id != contact.account_id:
                 diff["account_id"] = [contact.account_id, acc.id]
                 contact.account_id = acc.id
@@ -275,14 +276,15 @@ def update_contact(
         outcome = evaluate(contact, ctx.config, at=now, now=now)
         persist_outcome(uow, contact, outcome, ctx.config, actor=actor)
         if acc is not None and acc.id is not None:
-            refit_colleagues(uow, ctx, account_id=acc.id, except_id=contact_id, actor=actor)
+            refit_colleagues(uow=uow, ctx=ctx, account_id=acc.id, except_id=contact_id,
+                             actor=actor)
         if diff:
             uow.history.add_audit(contact_id, now, actor, "updated", diff)
         uow.commit()
     return contact
 
 
-def refit_colleagues(uow: UnitOfWork, ctx: Context, *, account_id: int, except_id: int,
+def refit_colleagues(*, uow: UnitOfWork, ctx: Context, account_id: int, except_id: int,
                      actor: str) -> None:
     """An account changed: the fit of its other contacts (and what follows from it) too."""
     now = ctx.clock.now()

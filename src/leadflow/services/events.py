@@ -168,13 +168,13 @@ def _resolve(uow: UnitOfWork, ctx: Context, event: EventIn, *, at: float
                         uow.contacts.add_identity(found, k, v)
                 return contact, False
     contact, _ = new_contact(
-        uow, ctx, ContactIn(email=event.email, anonymous_id=event.anonymous_id,
-                            user_id=event.user_id, source=event.utm_source),
+        uow=uow, ctx=ctx, data=ContactIn(email=event.email, anonymous_id=event.anonymous_id,
+                                         user_id=event.user_id, source=event.utm_source),
         actor="tracking", at=at)
     return contact, True
 
 
-def record_in(uow: UnitOfWork, ctx: Context, event: EventIn) -> EventResult:
+def record_in(*, uow: UnitOfWork, ctx: Context, event: EventIn) -> EventResult:
     """Record one validated event inside an open unit of work."""
     if event.message_id and uow.events.has_message(event.message_id):
         return EventResult(contact_id=event.contact_id or 0, event_id=None, duplicate=True)
@@ -207,7 +207,7 @@ def record_event(*, uow: UnitOfWork, ctx: Context, event: EventIn) -> EventResul
     """Record one event: dedupe, resolve the contact, score, apply the pipeline rules."""
     valid = validate_event(event, now=ctx.clock.now())
     with uow:
-        result = record_in(uow, ctx, valid)
+        result = record_in(uow=uow, ctx=ctx, event=valid)
         uow.commit()
     return result
 
@@ -222,7 +222,7 @@ def record_events(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]
     with uow:
         for i in order:
             try:
-                results[i] = record_in(uow, ctx, valid[i])
+                results[i] = record_in(uow=uow, ctx=ctx, event=valid[i])
             except LeadflowError as exc:
                 exc.field = f"events[{i}].{exc.field}" if exc.field else f"events[{i}]"
                 raise
@@ -238,7 +238,7 @@ class IdentifyIn:
     traits: dict[str, Any] = field(default_factory=dict)
 
 
-def merge_contacts(uow: UnitOfWork, ctx: Context, *, survivor: Contact, absorbed: Contact,
+def merge_contacts(*, uow: UnitOfWork, ctx: Context, survivor: Contact, absorbed: Contact,
                    actor: str) -> Contact:
     """Fold ``absorbed`` (usually an anonymous visitor) into ``survivor``; keep all history."""
     assert survivor.id is not None
@@ -303,16 +303,17 @@ def identify(*, uow: UnitOfWork, ctx: Context, data: IdentifyIn, actor: str = "t
             # in, unless it already has another email (then the email stays where it is).
             holder = load_contact(uow, user_owner)
             if holder.email is None:
-                merge_contacts(uow, ctx, survivor=holder, absorbed=load_contact(uow, email_owner),
+                merge_contacts(uow=uow, ctx=ctx, survivor=holder,
+                               absorbed=load_contact(uow, email_owner),
                                actor=actor)
         now = ctx.clock.now()
         if known_id is not None and anon_id is not None and known_id != anon_id:
-            contact = merge_contacts(uow, ctx, survivor=load_contact(uow, known_id),
+            contact = merge_contacts(uow=uow, ctx=ctx, survivor=load_contact(uow, known_id),
                                      absorbed=load_contact(uow, anon_id), actor=actor)
         elif known_id is not None or anon_id is not None:
             contact = load_contact(uow, known_id or anon_id or 0)
         else:
-            contact, _ = new_contact(uow, ctx, ContactIn(anonymous_id=anonymous_id),
+            contact, _ = new_contact(uow=uow, ctx=ctx, data=ContactIn(anonymous_id=anonymous_id),
                                      actor=actor)
         assert contact.id is not None
         for kind, value in (("anonymous_id", anonymous_id), ("user_id", user_id)):

@@ -31,8 +31,8 @@ class _Built:
     milestones: list[str]
 
 
-def create_batch(uow: UnitOfWork, ctx: Context, plans: list[RowPlan], target: ImportTarget,
-                 stored: set[str], *, now: float) -> int:
+def create_batch(*, uow: UnitOfWork, ctx: Context, plans: list[RowPlan],
+                 target: ImportTarget, stored: set[str], now: float) -> int:
     """Create a contact for each plan (none of them known, none repeated) with its events,
     but those whose message id is ``stored`` already; the number of events stored."""
     built = [_build(ctx, plan, target, stored, now=now, provisional_id=-(i + 1))

@@ -76,7 +76,7 @@ def score_in_order(contact: Contact, events: list[Event], config: LifecycleConfi
     return merged
 
 
-def write_row(uow: UnitOfWork, ctx: Context, plan: RowPlan, target: ImportTarget, *,
+def write_row(*, uow: UnitOfWork, ctx: Context, plan: RowPlan, target: ImportTarget,
               now: float) -> tuple[str, int]:
     """Create or update the row's contact; its status (imported, updated, unchanged) and the
     number of events stored."""
@@ -87,7 +87,7 @@ def write_row(uow: UnitOfWork, ctx: Context, plan: RowPlan, target: ImportTarget
         by_email = uow.contacts.get_by_email(plan.contact.email)
         found = by_email.id if by_email else None
     if found is None:
-        contact, _ = new_contact(uow, ctx, plan.contact, actor=target.actor,
+        contact, _ = new_contact(uow=uow, ctx=ctx, data=plan.contact, actor=target.actor,
                                  stage=target.stage, reason=target.reason, at=plan.entry_at)
         assert contact.id is not None
         if plan.identity_kind not in ("email", "user_id"):  # new_contact keeps those itself
@@ -167,7 +167,7 @@ def _write_links(uow: UnitOfWork, contact: Contact, plan: RowPlan, diff: dict[st
     if contact.account_id is not None and not data.domain:
         _update_account(uow, contact.account_id, data, now=now)
         return
-    account = upsert_account(uow, data, now=now)
+    account = upsert_account(uow=uow, data=data, now=now)
     if account.id != contact.account_id:
         diff["account_id"] = [contact.account_id, account.id]
         contact.account_id = account.id

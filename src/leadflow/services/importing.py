@@ -46,7 +46,7 @@ class ImportReport:
     bad: list[RowIssue] = field(default_factory=list)
 
 
-def import_stage(mapping: ImportMapping, config: LifecycleConfig) -> str:
+def import_stage(*, mapping: ImportMapping, config: LifecycleConfig) -> str:
     """The stage rows import at; ConfigInvalid (with the mapping's location) if unusable."""
     spec = mapping.stage
     if spec.key is not None and not config.has_stage(spec.key):
@@ -70,8 +70,8 @@ def import_contacts(
     rows: Iterable[SourceRow], total: int, progress: Progress, chunk_size: int = 500,
 ) -> ImportReport:
     """Create or update one contact per row, with its events; report every row left out."""
-    target = ImportTarget(stage=import_stage(mapping, ctx.config), reason=mapping.stage.reason,
-                          actor=f"import:{mapping.name}")
+    target = ImportTarget(stage=import_stage(mapping=mapping, config=ctx.config),
+                          reason=mapping.stage.reason, actor=f"import:{mapping.name}")
     report = ImportReport()
     progress.start(f"importing ({mapping.name})", total)
     try:
@@ -135,7 +135,8 @@ def _write_plans(uow: UnitOfWork, ctx: Context, target: ImportTarget, plans: lis
     if batch:
         try:
             with uow.savepoint():
-                events = create_batch(uow, ctx, batch, target, stored, now=now)
+                events = create_batch(uow=uow, ctx=ctx, plans=batch, target=target,
+                                      stored=stored, now=now)
         except Exception:  # any failure: redone row by row, which names each one
             one_by_one = sorted(batch + one_by_one, key=lambda p: p.line)
         else:
@@ -144,7 +145,7 @@ def _write_plans(uow: UnitOfWork, ctx: Context, target: ImportTarget, plans: lis
     for plan in one_by_one:
         try:
             with uow.savepoint():
-                status, events = write_row(uow, ctx, plan, target, now=now)
+                status, events = write_row(uow=uow, ctx=ctx, plan=plan, target=target, now=now)
         except Suppressed as exc:
             report.skipped.append(RowIssue(plan.line, exc.message))
         except LeadflowError as exc:

@@ -43,7 +43,7 @@ def import_contacts_cmd(
     """
     a = get_app()
     spec = load_mapping(mapping)
-    import_stage(spec, a.config)
+    import_stage(mapping=spec, config=a.config)
     source = open_csv(file, spec, join_path=join_file)
     started = time.perf_counter()
     report = import_contacts(uow_factory=a.uow, ctx=a.ctx, mapping=spec, rows=source.rows(),
