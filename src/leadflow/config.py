@@ -13,7 +13,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEADFLOW_", env_file=None, extra="ignore")
 
     data_dir: Path = Field(default=Path("./leadflow-data"),
-                           description="Where the embedded SQLite file and outbox live")
+                           description="Where the embedded SQLite file lives")
     database_url: str | None = Field(default=None,
                                      description="SQLAlchemy URL; default: SQLite in data_dir")
     pipeline_path: Path | None = Field(default=None,
