@@ -207,3 +207,16 @@ def test_utm_parameters_in_the_url_are_kept(lf: App) -> None:
         events = uow.events.timeline(view["id"], 5)
     assert events[0].shape.utm_source == "ads"
     assert events[0].shape.utm_campaign == "spring"
+
+
+def test_a_manual_lead_needs_real_contact_details(lf: App) -> None:
+    out = run("lead", "add", "--email", "   ", "--reason", "heard of her", code=2)
+    assert "a lead needs an email or a phone number" in out
+
+
+def test_never_active_contacts_sort_last_on_every_database(lf: App) -> None:
+    run("contact", "create", "--email", "quiet@x.io")
+    run("track", "page_view", "--email", "busy@x.io")
+    listed = as_json("contacts", "list", "--sort", "last_activity")
+    assert isinstance(listed, dict)
+    assert [r["email"] for r in listed["items"]] == ["busy@x.io", "quiet@x.io"]

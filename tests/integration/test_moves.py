@@ -58,3 +58,32 @@ def test_identify_joins_the_contact_known_by_user_id_and_the_one_known_by_email(
     kept = identify(uow=app.uow(), ctx=app.ctx,
                     data=IdentifyIn(user_id="u-2", email="other@x.io"))
     assert kept.email == "zed@x.io"
+
+
+def test_a_temperature_that_ends_now_is_read_again_not_kept_for_ever(app: App,
+                                                                      clock: FakeClock) -> None:
+    from leadflow.domain.engagement import EngagementState
+    from leadflow.services.contacts import create_manual_lead
+    from leadflow.services.temperatures import refresh_expired_temperatures
+
+    lead = create_manual_lead(uow=app.uow(), ctx=app.ctx, data=ContactIn(email="t@x.io"),
+                              reason="a call")
+    threshold = app.config.temperature.lead_warm_engagement
+    with app.uow() as uow:
+        c = uow.contacts.get(lead.id or 0)
+        assert c is not None
+        c.engagement = EngagementState(score=threshold, t0=clock.now())
+        c.temperature_until = clock.now() - 1
+        uow.contacts.save(c)
+        uow.commit()
+    refresh_expired_temperatures(uow_factory=app.uow, ctx=app.ctx)
+    with app.uow() as uow:
+        c = uow.contacts.get(lead.id or 0)
+    assert c is not None
+    assert c.temperature == "warm"
+    clock.advance(5)
+    refresh_expired_temperatures(uow_factory=app.uow, ctx=app.ctx)
+    with app.uow() as uow:
+        c = uow.contacts.get(lead.id or 0)
+    assert c is not None
+    assert c.temperature == "cold"

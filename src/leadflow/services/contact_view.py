@@ -80,6 +80,6 @@ def contact_view(*, uow: UnitOfWork, ctx: Context, contact_id: int,
                 "breakdown": c.fit.breakdown, "unknown": c.fit.unknown},
         "qualification": {"answers": c.qualification.answers, "passed": c.qualification.passed,
                           "missing": c.qualification.missing, "failed": c.qualification.failed},
-        "temperature": c.temperature, "temperature_reason": reading.reason,
+        "temperature": reading.temperature, "temperature_reason": reading.reason,
         "timeline": timeline,
     }

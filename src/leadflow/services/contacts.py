@@ -220,7 +220,8 @@ def create_manual_lead(
     """A rep heard of someone: the contact enters as a lead, with the reason (and referrer)."""
     if not reason or not reason.strip():
         raise InvalidInput("say why this person is a lead", field="reason")
-    if not (data.email or data.phone):
+    details = normalize_contact_fields({"email": data.email, "phone": data.phone})
+    if not (details["email"] or details["phone"]):
         raise InvalidInput("a lead needs an email or a phone number", field="email")
     with uow:
         if referred_by_id is not None:

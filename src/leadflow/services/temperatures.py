@@ -23,7 +23,9 @@ def refresh_expired_temperatures(
             for contact in uow.contacts.get_many(ids):
                 refresh_temperature(contact, ctx.config, now=now)
                 if contact.temperature_until is not None and contact.temperature_until <= now:
-                    contact.temperature_until = None
+                    # A reading that ends right now (a score exactly at a threshold) is read
+                    # again a moment later, not kept for ever.
+                    contact.temperature_until = now + 1.0
                 uow.contacts.save(contact)
             uow.commit()
         done += len(ids)

@@ -17,8 +17,9 @@ SORTS = {
     "-score": (t.contacts.c.engagement_rank.asc(), t.contacts.c.id),
     "fit": (t.contacts.c.fit_score.desc(), t.contacts.c.id),
     "created": (t.contacts.c.created_at.desc(), t.contacts.c.id.desc()),
-    "last_activity": (t.contacts.c.last_event_at.desc(), t.contacts.c.id),
-    "name": (t.contacts.c.last_name, t.contacts.c.first_name, t.contacts.c.id),
+    "last_activity": (t.contacts.c.last_event_at.desc().nulls_last(), t.contacts.c.id),
+    "name": (t.contacts.c.last_name.nulls_last(), t.contacts.c.first_name.nulls_last(),
+             t.contacts.c.id),
     "id": (t.contacts.c.id,),
 }
 
