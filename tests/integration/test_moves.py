@@ -87,3 +87,30 @@ def test_a_temperature_that_ends_now_is_read_again_not_kept_for_ever(app: App,
         c = uow.contacts.get(lead.id or 0)
     assert c is not None
     assert c.temperature == "cold"
+
+
+def test_a_merge_keeps_consent_qualification_and_referrals(app: App, clock: FakeClock) -> None:
+    from leadflow.services.contacts import create_manual_lead
+    from leadflow.services.events import IdentifyIn, identify
+    from leadflow.services.moves import qualify
+
+    visitor = identify(uow=app.uow(), ctx=app.ctx, data=IdentifyIn(user_id="u-9"))
+    known = create_contact(uow=app.uow(), ctx=app.ctx, data=ContactIn(
+        email="k@x.io", consent={"email": False}, consent_source="unsubscribe link"))
+    assert known.id is not None
+    qualify(uow=app.uow(), ctx=app.ctx, contact_id=known.id, answers={"need": "yes"})
+    friend = create_manual_lead(uow=app.uow(), ctx=app.ctx, data=ContactIn(email="f@x.io"),
+                                reason="referred", referred_by_id=known.id)
+    clock.advance(60)
+    merged = identify(uow=app.uow(), ctx=app.ctx, data=IdentifyIn(user_id="u-9",
+                                                                  email="k@x.io"))
+    assert merged.id == visitor.id
+    with app.uow() as uow:
+        assert uow.contacts.get(known.id) is None
+        got = uow.contacts.get(friend.id or 0)
+        survivor = uow.contacts.get(merged.id or 0)
+    assert got is not None
+    assert survivor is not None
+    assert got.referred_by_id == merged.id
+    assert survivor.qualification.answers == {"need": True}
+    assert survivor.consent["email"].granted is False

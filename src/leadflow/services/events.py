@@ -249,7 +249,7 @@ def merge_contacts(*, uow: UnitOfWork, ctx: Context, survivor: Contact, absorbed
     uow.history.reassign(absorbed.id, survivor.id)
     for name in ("email", "phone", "first_name", "last_name", "title", "seniority",
                  "account_role", "country", "region", "language", "source", "account_id",
-                 "referred_by_id"):
+                 "referred_by_id", "owner_id"):
         if getattr(survivor, name) is None and getattr(absorbed, name) is not None:
             if name == "email":
                 continue  # the absorbed row still holds it until deleted; copied below
@@ -259,6 +259,18 @@ def merge_contacts(*, uow: UnitOfWork, ctx: Context, survivor: Contact, absorbed
         survivor.attributes.setdefault(key, value)
     for key, at in absorbed.milestones.items():
         survivor.milestones.setdefault(key, at)
+    for channel, record in absorbed.consent.items():
+        mine = survivor.consent.get(channel)
+        if mine is None or record.at > mine.at:  # the latest word on consent wins
+            survivor.consent[channel] = record
+    if not survivor.qualification.answers and absorbed.qualification.answers:
+        survivor.qualification = absorbed.qualification
+    if absorbed.recycled_at is not None and (survivor.recycled_at is None
+                                             or absorbed.recycled_at > survivor.recycled_at):
+        survivor.recycled_at = absorbed.recycled_at
+    if survivor.referred_by_id == absorbed.id:
+        survivor.referred_by_id = None
+    uow.contacts.move_referrals(absorbed.id, survivor.id)
     stage_change = None
     if ctx.config.rank(absorbed.stage) > ctx.config.rank(survivor.stage) >= 0:
         stage_change = move(survivor, absorbed.stage, at=now, actor=actor, config=ctx.config,

@@ -165,6 +165,11 @@ class SqlContactRepository:
         self.conn.execute(update(t.identities).where(t.identities.c.contact_id == from_id)
                           .values(contact_id=to_id))
 
+    def move_referrals(self, from_id: int, to_id: int) -> None:
+        self.conn.execute(update(t.contacts).where(t.contacts.c.referred_by_id == from_id,
+                                                   t.contacts.c.id != to_id)
+                          .values(referred_by_id=to_id))
+
     def delete_identities(self, contact_id: int) -> None:
         self.conn.execute(delete(t.identities).where(t.identities.c.contact_id == contact_id))
 
