@@ -6,7 +6,12 @@ import io
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, bindparam, func, select, text
+
+from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.repositories import SqlEventRepository
+from leadflow.domain.config import LifecycleConfig
+from leadflow.domain.matching import EventShape
 
 
 def insert_frame(conn: Connection, table: str, frame: pl.DataFrame) -> int:
@@ -50,3 +55,64 @@ def append_frames(engine: Engine, frames: list[tuple[str, pl.DataFrame]]) -> Non
     with engine.begin() as conn:
         for table, frame in frames:
             insert_frame(conn, table, frame)
+
+
+def count_contacts(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.contacts)).scalar() or 0)
+
+
+def delete_everything(engine: Engine) -> None:
+    """Delete every row (the schema stays)."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(tb.name for tb in t.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(t.metadata.sorted_tables):
+                conn.execute(table.delete())
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM"))
+
+
+def start_load(engine: Engine, accounts: pl.DataFrame,
+               shapes: list[EventShape]) -> dict[EventShape, int]:
+    """Write the accounts of a bulk load and register its event shapes; their ids."""
+    with engine.begin() as conn:
+        insert_frame(conn, "accounts", accounts)
+        events = SqlEventRepository(conn)
+        return {shape: events.shape_id(shape) for shape in shapes}
+
+
+def end_load(engine: Engine, tables_with_ids: list[str]) -> None:
+    with engine.begin() as conn:
+        reset_sequences(conn, tables_with_ids)
+
+
+def analyze(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+
+
+def mark_engagement_milestones(engine: Engine, config: LifecycleConfig) -> int:
+    """Set-based, for bulk loads: milestones whose rule is an engagement threshold, for the
+    contacts whose score stands at or above it (dated at their last scored event)."""
+    inserted = 0
+    erased = [s.key for s in config.stages_with_role("erased")]
+    for m in config.milestones:
+        if m.when is None or m.when.op != "engagement_at_least":
+            continue
+        with engine.begin() as conn:
+            result = conn.execute(text(
+                "INSERT INTO milestones (contact_id, key, reached_at, actor, config_version) "
+                "SELECT id, CAST(:key AS VARCHAR(50)), engagement_t0, 'rule', "
+                "CAST(:version AS VARCHAR(200)) FROM contacts "
+                "WHERE engagement_score >= :threshold AND engagement_t0 IS NOT NULL "
+                "AND stage NOT IN :erased AND NOT EXISTS (SELECT 1 FROM milestones m "
+                "WHERE m.contact_id = contacts.id AND m.key = :key)"
+            ).bindparams(bindparam("erased", expanding=True)),
+                {"key": m.key, "version": config.config_version,
+                 "threshold": m.when.number, "erased": erased})
+            inserted += result.rowcount or 0
+    return inserted
