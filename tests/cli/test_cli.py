@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,21 +13,11 @@ from leadflow.bootstrap import App
 from leadflow.entrypoints.cli import app as _registers_every_command  # noqa: F401
 from leadflow.entrypoints.cli.base import app as cli
 from leadflow.entrypoints.cli.base import set_app
-from leadflow.entrypoints.cli.output import console, err_console
 from tests.conftest import FakeClock
 
 runner = CliRunner()
 README = Path(__file__).resolve().parents[2] / "README.md"
 
-
-@pytest.fixture
-def lf(app: App) -> Iterator[App]:
-    set_app(app)
-    widths = console.width, err_console.width
-    console.width = err_console.width = 1000
-    yield app
-    console.width, err_console.width = widths
-    set_app(None)
 
 
 def run(*args: str, code: int = 0) -> str:
@@ -42,7 +31,7 @@ def as_json(*args: str) -> object:
     return json.loads(runner.invoke(cli, [*args, "--json"]).stdout)
 
 
-def test_a_lead_becomes_a_prospect_and_shows_why(lf: App, clock: FakeClock) -> None:
+def test_a_lead_becomes_a_prospect_and_shows_why(cli_app: App, clock: FakeClock) -> None:
     run("contact", "create", "--email", "ann@acme.io", "--first-name", "Ann", "--seniority",
         "director", "--country", "FR", "--company", "Acme", "--domain", "acme.io",
         "--industry", "software", "--employees", "300")
@@ -67,7 +56,7 @@ def test_a_lead_becomes_a_prospect_and_shows_why(lf: App, clock: FakeClock) -> N
         "content_download", "form_submitted"]
 
 
-def test_lists_filter_and_sort(lf: App) -> None:
+def test_lists_filter_and_sort(cli_app: App) -> None:
     for i, n in enumerate((1, 5, 3)):
         run("contact", "create", "--email", f"p{i}@x.io")
         for _ in range(n):
@@ -83,7 +72,7 @@ def test_lists_filter_and_sort(lf: App) -> None:
     assert "unknown stage 'nowhere'" in out
 
 
-def test_moves_qualification_and_funnel(lf: App) -> None:
+def test_moves_qualification_and_funnel(cli_app: App) -> None:
     run("lead", "add", "--email", "bob@x.io", "--reason", "met at the fair")
     out = run("contact", "move", "bob@x.io", "opportunity", code=2)
     assert "reason" in out.lower()
@@ -103,7 +92,7 @@ def test_moves_qualification_and_funnel(lf: App) -> None:
     assert reached["opportunity"] == 1
 
 
-def test_bad_input_is_one_clear_line(lf: App, tmp_path: Path) -> None:
+def test_bad_input_is_one_clear_line(cli_app: App, tmp_path: Path) -> None:
     assert "not a valid email address" in run("contact", "create", "--email", "nope", code=2)
     assert "event for an unknown contact id 999" in run("track", "page_view", "--contact", "999",
                                                          code=2)
@@ -116,7 +105,7 @@ def test_bad_input_is_one_clear_line(lf: App, tmp_path: Path) -> None:
     assert "line 2" in run("track", "--batch", str(batch), code=2)
 
 
-def test_config_check_names_each_problem_with_its_line(lf: App, tmp_path: Path) -> None:
+def test_config_check_names_each_problem_with_its_line(cli_app: App, tmp_path: Path) -> None:
     assert "ok" in run("config", "check")
     bad = tmp_path / "pipeline.yaml"
     bad.write_text("version: 1\nstages:\n  - key: suspect\n    role: entry\n"
@@ -126,7 +115,7 @@ def test_config_check_names_each_problem_with_its_line(lf: App, tmp_path: Path) 
     assert "no stage has role 'handoff'" in out
 
 
-def test_rescore_check_is_clean_after_late_events(lf: App) -> None:
+def test_rescore_check_is_clean_after_late_events(cli_app: App) -> None:
     run("track", "page_view", "--email", "c@x.io", "--at", "2026-02-20T10:00:00Z")
     run("track", "page_view", "--email", "c@x.io", "--at", "2026-02-10T10:00:00Z")
     assert "0 contact(s) differ" in run("rescore", "--check")
@@ -171,14 +160,14 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
      "events[0].message_id"),
     ('{"type": "page_view", "email": "a@x.io", "url": 7}', "events[0].url"),
 ])
-def test_a_batch_with_a_badly_typed_value_is_refused_by_name(lf: App, tmp_path: Path,
+def test_a_batch_with_a_badly_typed_value_is_refused_by_name(cli_app: App, tmp_path: Path,
                                                              line: str, field: str) -> None:
     batch = tmp_path / "events.jsonl"
     batch.write_text(line + "\n")
     assert field in run("track", "--batch", str(batch), code=2)
 
 
-def test_unreadable_files_and_huge_ids_are_clear_errors(lf: App, tmp_path: Path) -> None:
+def test_unreadable_files_and_huge_ids_are_clear_errors(cli_app: App, tmp_path: Path) -> None:
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes('{"type": "page_view", "email": "caf\xe9@x.io"}\n'.encode("latin-1"))
     assert "not UTF-8" in run("track", "--batch", str(latin), code=2)
@@ -195,7 +184,7 @@ def test_unreadable_files_and_huge_ids_are_clear_errors(lf: App, tmp_path: Path)
     assert "account.industry: longer than 100 characters" in out
 
 
-def test_utm_parameters_in_the_url_are_kept(lf: App) -> None:
+def test_utm_parameters_in_the_url_are_kept(cli_app: App) -> None:
     run("track", "page_view", "--email", "u@x.io",
         "--url", "https://acme.io/pricing?utm_source=ads&utm_campaign=spring#top")
     view = as_json("contact", "show", "u@x.io")
@@ -203,18 +192,18 @@ def test_utm_parameters_in_the_url_are_kept(lf: App) -> None:
     event = next(e for e in view["timeline"] if e["kind"] == "event")
     assert event["url"] == "/pricing"
     assert event["properties"]["url"].endswith("utm_source=ads&utm_campaign=spring#top")
-    with lf.uow() as uow:
+    with cli_app.uow() as uow:
         events = uow.events.timeline(view["id"], 5)
     assert events[0].shape.utm_source == "ads"
     assert events[0].shape.utm_campaign == "spring"
 
 
-def test_a_manual_lead_needs_real_contact_details(lf: App) -> None:
+def test_a_manual_lead_needs_real_contact_details(cli_app: App) -> None:
     out = run("lead", "add", "--email", "   ", "--reason", "heard of her", code=2)
     assert "a lead needs an email or a phone number" in out
 
 
-def test_never_active_contacts_sort_last_on_every_database(lf: App) -> None:
+def test_never_active_contacts_sort_last_on_every_database(cli_app: App) -> None:
     run("contact", "create", "--email", "quiet@x.io")
     run("track", "page_view", "--email", "busy@x.io")
     listed = as_json("contacts", "list", "--sort", "last_activity")

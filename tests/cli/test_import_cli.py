@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -14,8 +12,6 @@ from leadflow.adapters.db import tables as t
 from leadflow.bootstrap import App
 from leadflow.entrypoints.cli import app as _registers_every_command  # noqa: F401
 from leadflow.entrypoints.cli.base import app as cli
-from leadflow.entrypoints.cli.base import set_app
-from leadflow.entrypoints.cli.output import console, err_console
 from tests.integration.test_import import (
     OLIST_DEALS,
     OLIST_MQL,
@@ -27,16 +23,6 @@ from tests.integration.test_import import (
 
 runner = CliRunner()
 
-
-@pytest.fixture
-def cli_app(app: App) -> Iterator[App]:
-    """The CLI working on the test's App, its messages unwrapped (the runner is no terminal)."""
-    set_app(app)
-    widths = console.width, err_console.width
-    console.width = err_console.width = 1000
-    yield app
-    console.width, err_console.width = widths
-    set_app(None)
 
 
 def contacts(app: App) -> int:
