@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -21,6 +22,8 @@ from sqlalchemy.engine import make_url
 from leadflow.adapters.db import tables
 from leadflow.bootstrap import App
 from leadflow.config import Settings
+from leadflow.domain.model import Contact
+from leadflow.services.contacts import AccountIn, ContactIn, create_contact
 
 PG_URL = os.environ.get("LEADFLOW_TEST_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -96,3 +99,12 @@ def app(settings: Settings, clock: FakeClock) -> Iterator[App]:
     yield instance
     if "engine" in instance.__dict__:
         instance.engine.dispose()
+
+
+def good_fit_contact(app: App, email: str = "ann@example.com", **fields: Any) -> Contact:
+    """A director in France at a 300-person software company: grade A for the shipped
+    personas, so demo or premium evidence makes a prospect."""
+    return create_contact(uow=app.uow(), ctx=app.ctx, data=ContactIn(
+        email=email, seniority="director", country="FR",
+        account=AccountIn(name="Acme", domain="acme.example", industry="software",
+                          employees=300, country="FR"), **fields))

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from leadflow.bootstrap import App
-from leadflow.services.contacts import AccountIn, ContactIn, create_contact
+from leadflow.services.contacts import ContactIn, create_contact
 from leadflow.services.events import EventIn, record_event
 from leadflow.services.moves import move_stage
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, good_fit_contact
 
 
 def test_a_backward_move_by_hand_is_not_undone_by_the_next_event(app: App,
                                                                   clock: FakeClock) -> None:
-    c = create_contact(uow=app.uow(), ctx=app.ctx, data=ContactIn(
-        email="ann@acme.io", seniority="director", country="FR",
-        account=AccountIn(name="Acme", domain="acme.io", industry="software", employees=300)))
+    c = good_fit_contact(app)
     assert c.id is not None
     for kind in ("form_submitted", "demo_request", "deal_created"):
         clock.advance(60)

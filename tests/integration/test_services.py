@@ -18,7 +18,6 @@ from leadflow.domain.errors import Conflict, InvalidInput, MoveNotAllowed, NotFo
 from leadflow.domain.model import Contact
 from leadflow.domain.ports import NullProgress
 from leadflow.services.contacts import (
-    AccountIn,
     ContactIn,
     create_contact,
     create_manual_lead,
@@ -33,12 +32,10 @@ from leadflow.services.events import (
 )
 from leadflow.services.moves import disqualify, erase, move_stage, qualify, recycle
 from leadflow.services.rescore import check_scores, rescore_all
-from tests.conftest import T0, FakeClock
+from tests.conftest import T0, FakeClock, good_fit_contact
 
 DAY = 86400.0
 TOL = 1e-9
-ACME = AccountIn(name="Acme", domain="acme.example", industry="software", employees=300,
-                 country="FR")
 
 
 
@@ -62,9 +59,8 @@ def event(app: App, kind: str, **fields: Any) -> Any:
 
 
 def it_director(app: App, email: str = "ann@example.com") -> Contact:
-    return create_contact(uow=app.uow(), ctx=app.ctx, data=ContactIn(
-        email=email, first_name="Ann", last_name="Lovelace", phone="+33 1 23 45 67 89",
-        seniority="director", country="FR", account=ACME))
+    return good_fit_contact(app, email, first_name="Ann", last_name="Lovelace",
+                            phone="+33 1 23 45 67 89")
 
 
 def stage_path(app: App, contact_id: int | None) -> list[tuple[str | None, str, str]]:

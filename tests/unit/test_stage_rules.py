@@ -35,7 +35,7 @@ from leadflow.domain.qualification import evaluate as evaluate_qualification
 from leadflow.services.contacts import AccountIn, ContactIn, create_contact, update_contact
 from leadflow.services.events import EventIn, record_event
 from leadflow.services.moves import erase, move_stage, recycle
-from tests.conftest import T0, FakeClock
+from tests.conftest import T0, FakeClock, good_fit_contact
 
 CFG = load_config(None)
 DAY = 86400.0
@@ -291,11 +291,7 @@ def test_qualified_milestone_when_qualification_passes() -> None:
 
 
 def test_closed_only_by_erase(app: App) -> None:
-    c = create_contact(uow=app.uow(), ctx=app.ctx,
-                       data=ContactIn(email="ann@example.com", seniority="director",
-                                      country="FR", account=AccountIn(
-                                          name="Acme", domain="acme.example",
-                                          industry="software", employees=300)))
+    c = good_fit_contact(app)
     assert c.id is not None
     for kind in ("form_submitted", "demo_request", "unsubscribed", "deal_created", "purchase"):
         record_event(uow=app.uow(), ctx=app.ctx, event=EventIn(type=kind, contact_id=c.id))
@@ -504,11 +500,7 @@ def test_recorded_events_never_move_a_contact_backwards(app: App, clock: FakeClo
 
 
 def test_recycle_through_the_service_stamps_and_moves_back(app: App, clock: FakeClock) -> None:
-    c = create_contact(uow=app.uow(), ctx=app.ctx,
-                       data=ContactIn(email="ann@example.com", seniority="director",
-                                      country="FR", account=AccountIn(
-                                          name="Acme", domain="acme.example",
-                                          industry="software", employees=300)))
+    c = good_fit_contact(app)
     assert c.id is not None
     record_event(uow=app.uow(), ctx=app.ctx,
                  event=EventIn(type="demo_request", contact_id=c.id, ts=T0 - DAY))
