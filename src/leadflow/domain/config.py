@@ -184,6 +184,10 @@ class LifecycleConfig:
             "stages", f"has no stage {key!r}, which contacts are in: add it back, or move "
                       "them with the configuration that has it")])
 
+    def is_erased(self, stage_key: str) -> bool:
+        """Whether contacts in this stage asked to be forgotten."""
+        return any(s.key == stage_key and s.role == "erased" for s in self.stages)
+
     def has_stage(self, key: str) -> bool:
         return any(s.key == key for s in self.stages)
 

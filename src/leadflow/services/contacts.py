@@ -248,7 +248,7 @@ def update_contact(
     values = normalize_contact_fields(changes)
     with uow:
         contact = load_contact(uow, contact_id)
-        if contact.stage in {s.key for s in ctx.config.stages_with_role("erased")}:
+        if ctx.config.is_erased(contact.stage):
             raise Conflict("this contact was erased and cannot be edited", field="contact_id")
         now = ctx.clock.now()
         if values.get("email") and values["email"] != contact.email:

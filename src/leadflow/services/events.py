@@ -151,7 +151,7 @@ def _resolve(uow: UnitOfWork, ctx: Context, event: EventIn, *, at: float
         if contact is None:
             raise NotFound(f"event for an unknown contact id {event.contact_id}",
                            field="contact_id")
-        if contact.stage in {s.key for s in ctx.config.stages_with_role("erased")}:
+        if ctx.config.is_erased(contact.stage):
             raise Suppressed("this person asked to be forgotten; their data may not come back",
                              field="contact_id")
         return contact, False

@@ -98,7 +98,7 @@ def write_row(*, uow: UnitOfWork, ctx: Context, plan: RowPlan, target: ImportTar
         persist_outcome(uow, contact, outcome, ctx.config, actor="rule")
         return "imported", written
     contact = load_contact(uow, found)
-    if ctx.config.role_of(contact.stage) == "erased":
+    if ctx.config.is_erased(contact.stage):
         raise Suppressed("this person asked to be forgotten; the row is not imported")
     diff = apply_row(contact, plan, target, ctx.config, now=now)
     _write_links(uow, contact, plan, diff, now=now)

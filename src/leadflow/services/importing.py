@@ -192,7 +192,7 @@ def _known_contacts(uow: UnitOfWork, plans: list[RowPlan]) -> dict[int, int]:
 def _unchanged(ctx: Context, contact: Contact, plan: RowPlan, target: ImportTarget,
                stored: set[str], *, now: float) -> bool:
     """Would the row change nothing? (It may change the loaded contact: it is thrown away.)"""
-    if plan.contact.account is not None or ctx.config.role_of(contact.stage) == "erased":
+    if plan.contact.account is not None or ctx.config.is_erased(contact.stage):
         return False
     if any(e.message_id not in stored for e in plan.events):
         return False

@@ -24,7 +24,7 @@ def _reason(reason: str | None) -> str:
 
 
 def _not_erased(contact: Contact, ctx: Context) -> None:
-    if ctx.config.role_of(contact.stage) == "erased":
+    if ctx.config.is_erased(contact.stage):
         raise MoveNotAllowed("this contact was erased at its own request; it cannot move",
                              field="stage")
 
