@@ -46,6 +46,14 @@ class EventIn:
     utm_campaign: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def shape(self) -> EventShape:
+        """What scoring rules and signals see of this event."""
+        return EventShape(type=self.type, url=self.url, content_stage=self.content_stage,
+                          premium=self.premium, campaign=self.campaign,
+                          utm_source=self.utm_source, utm_medium=self.utm_medium,
+                          utm_campaign=self.utm_campaign)
+
 
 @dataclass
 class EventResult:
@@ -181,10 +189,7 @@ def record_in(*, uow: UnitOfWork, ctx: Context, event: EventIn) -> EventResult:
     assert event.ts is not None
     contact, created = _resolve(uow, ctx, event, at=event.ts)
     assert contact.id is not None
-    shape = EventShape(type=event.type, url=event.url, content_stage=event.content_stage,
-                       premium=event.premium, campaign=event.campaign,
-                       utm_source=event.utm_source, utm_medium=event.utm_medium,
-                       utm_campaign=event.utm_campaign)
+    shape = event.shape
     now = ctx.clock.now()
     event_id = uow.events.add(Event(contact_id=contact.id, ts=event.ts, shape=shape,
                                     message_id=event.message_id, properties=event.properties,

@@ -19,7 +19,6 @@ from leadflow.domain.lifecycle import (
     move,
     rebuild_from_history,
 )
-from leadflow.domain.matching import EventShape
 from leadflow.domain.model import ConsentRecord, Contact, Event
 from leadflow.domain.ports import UnitOfWork
 from leadflow.services.common import load_contact, persist_outcome, refit
@@ -53,11 +52,7 @@ def stored_events(contact_id: int, events: list[EventIn], *, now: float) -> list
     out = []
     for e in events:
         valid = validate_event(replace(e, contact_id=contact_id), now=now)
-        shape = EventShape(type=valid.type, url=valid.url, content_stage=valid.content_stage,
-                           premium=valid.premium, campaign=valid.campaign,
-                           utm_source=valid.utm_source, utm_medium=valid.utm_medium,
-                           utm_campaign=valid.utm_campaign)
-        out.append(Event(contact_id=contact_id, ts=valid.ts or now, shape=shape,
+        out.append(Event(contact_id=contact_id, ts=valid.ts or now, shape=valid.shape,
                          message_id=valid.message_id, properties=valid.properties,
                          received_at=now))
     return out

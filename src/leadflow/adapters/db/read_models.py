@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 
 from leadflow.adapters.db import tables as t
 from leadflow.domain.config import GRADES, LifecycleConfig
-from leadflow.domain.engagement import rank_threshold
+from leadflow.domain.engagement import EngagementState, rank_threshold
 from leadflow.domain.errors import InvalidInput
 
 SORTS = {
@@ -49,9 +49,7 @@ def parse_grades(value: str) -> list[str]:
 
 
 def score_now(score: float, t0: float | None, now: float, h: float) -> float:
-    if t0 is None:
-        return 0.0
-    return float(score * 2.0 ** (-(now - t0) / h))
+    return EngagementState(score=score, t0=t0).at(now, h)
 
 
 def list_contacts(
