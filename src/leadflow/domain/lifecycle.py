@@ -21,6 +21,7 @@ class Outcome:
     milestones: list[str] = field(default_factory=list)
     stage_changes: list[StageChange] = field(default_factory=list)
     temperature_changed: bool = False
+    temperature_before: str | None = None
 
 
 def move(
@@ -58,6 +59,7 @@ def evaluate(contact: Contact, config: LifecycleConfig, *, at: float, now: float
         if target is not None:
             out.stage_changes.append(move(contact, target.key, at=at, actor=f"rule:{target.key}",
                                           config=config, reason=None, kind="forward"))
+    out.temperature_before = contact.temperature
     out.temperature_changed = refresh_temperature(contact, config, now=now)
     return out
 

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from leadflow.domain.access import ApiKey
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
 
@@ -77,12 +78,89 @@ class SuppressionRepository(Protocol):
     def add(self, hash_: str, kind: str, at: float) -> None: ...
 
 
+class ApiKeyRepository(Protocol):
+    def add(self, *, name: str, kind: str, prefix: str, secret_hash: str,
+            scopes: Sequence[str], at: float) -> ApiKey: ...
+    def by_prefix(self, prefix: str) -> tuple[ApiKey, str] | None:
+        """The key with this prefix and its stored hash."""
+        ...
+    def all(self) -> list[ApiKey]: ...
+    def revoke(self, key_id: int, at: float) -> bool: ...
+    def touch(self, key_id: int, at: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    topic: str
+    contact_id: int | None
+    payload: dict[str, Any]
+    created_at: float
+
+
+class OutboxRepository(Protocol):
+    def add(self, *, topic: str, contact_id: int | None, payload: dict[str, Any],
+            at: float) -> None: ...
+    def pending(self, limit: int) -> list[OutboxMessage]: ...
+    def claim(self, message_id: int, at: float) -> bool:
+        """Mark a message relayed; False when another relay took it first."""
+        ...
+    def forget_contact(self, contact_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Webhook:
+    id: int
+    url: str
+    secret: str
+    topics: tuple[str, ...]
+    active: bool
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    webhook_id: int
+    outbox_id: int
+    topic: str
+    status: str
+    attempts: int
+    next_attempt_at: float | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: float
+    delivered_at: float | None
+
+
+class WebhookRepository(Protocol):
+    def add(self, *, url: str, secret: str, topics: Sequence[str], at: float) -> Webhook: ...
+    def get(self, webhook_id: int) -> Webhook | None: ...
+    def all(self) -> list[Webhook]: ...
+    def deactivate(self, webhook_id: int) -> bool: ...
+    def add_delivery(self, *, webhook_id: int, outbox_id: int, topic: str, at: float) -> None: ...
+    def get_delivery(self, delivery_id: int) -> Delivery | None: ...
+    def due_deliveries(self, now: float, limit: int) -> list[Delivery]: ...
+    def lease(self, delivery: Delivery, until: float) -> bool:
+        """Push a due delivery's next attempt to ``until`` unless another relay did first."""
+        ...
+    def record_attempt(self, delivery_id: int, *, status: str, attempts: int,
+                       next_attempt_at: float | None, status_code: int | None,
+                       error: str | None, at: float) -> None: ...
+    def deliveries(self, *, webhook_id: int | None, status: str | None,
+                   limit: int) -> list[Delivery]: ...
+    def payload_of(self, outbox_id: int) -> OutboxMessage | None: ...
+
+
 class UnitOfWork(Protocol):
     contacts: ContactRepository
     accounts: AccountRepository
     events: EventRepository
     history: HistoryRepository
     suppressions: SuppressionRepository
+    api_keys: ApiKeyRepository
+    outbox: OutboxRepository
+    webhooks: WebhookRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...

@@ -14,6 +14,7 @@ from leadflow.services.common import (
     ensure_not_suppressed,
     load_contact,
     persist_outcome,
+    record_stage_change,
     refit,
 )
 from leadflow.services.context import Context
@@ -188,7 +189,7 @@ def new_contact(
         changes.append(move(contact, stage, at=at, actor=actor, config=ctx.config,
                             reason=reason, kind="forward"))
     for change in changes:
-        uow.history.add_stage_change(change)
+        record_stage_change(uow, contact, change)
     for kind, value in (("email", contact.email), ("user_id", data.user_id),
                         ("anonymous_id", data.anonymous_id)):
         if value:

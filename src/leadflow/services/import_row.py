@@ -21,7 +21,7 @@ from leadflow.domain.lifecycle import (
 )
 from leadflow.domain.model import ConsentRecord, Contact, Event
 from leadflow.domain.ports import UnitOfWork
-from leadflow.services.common import load_contact, persist_outcome, refit
+from leadflow.services.common import load_contact, persist_outcome, record_stage_change, refit
 from leadflow.services.contacts import (
     CONTACT_FIELDS,
     AccountIn,
@@ -98,9 +98,9 @@ def write_row(*, uow: UnitOfWork, ctx: Context, plan: RowPlan, target: ImportTar
     diff = apply_row(contact, plan, target, ctx.config, now=now)
     _write_links(uow, contact, plan, diff, now=now)
     if "stage" in diff:
-        uow.history.add_stage_change(move(contact, target.stage, at=now, actor=target.actor,
-                                          config=ctx.config, reason=target.reason,
-                                          kind="forward"))
+        record_stage_change(uow, contact, move(contact, target.stage, at=now,
+                                               actor=target.actor, config=ctx.config,
+                                               reason=target.reason, kind="forward"))
     outcome, written = _record(uow, ctx, contact, plan.events, now=now)
     if not (diff or written):
         return "unchanged", 0

@@ -11,7 +11,12 @@ from leadflow.domain.model import Contact, StageChange
 from leadflow.domain.ports import UnitOfWork
 from leadflow.domain.qualification import evaluate as evaluate_qualification
 from leadflow.domain.qualification import parse_answer
-from leadflow.services.common import load_contact, persist_outcome
+from leadflow.services.common import (
+    load_contact,
+    persist_outcome,
+    record_stage_change,
+    record_temperature_change,
+)
 from leadflow.services.context import Context
 
 RECYCLABLE_ROLES = ("handoff", "commit", "excluded")
@@ -33,10 +38,12 @@ def _finish(uow: UnitOfWork, ctx: Context, contact: Contact, change: StageChange
             actor: str) -> Contact:
     now = ctx.clock.now()
     outcome = evaluate(contact, ctx.config, at=now, now=now) if change.kind == "forward" else None
-    if outcome is None:
-        refresh_temperature(contact, ctx.config, now=now)
-    uow.history.add_stage_change(change)
     contact.updated_at = now
+    if outcome is None:
+        before = contact.temperature
+        if refresh_temperature(contact, ctx.config, now=now):
+            record_temperature_change(uow, contact, before=before, at=now)
+    record_stage_change(uow, contact, change)
     if outcome is not None:
         persist_outcome(uow, contact, outcome, ctx.config, actor=actor)
     else:
@@ -173,7 +180,8 @@ def erase(*, uow: UnitOfWork, ctx: Context, contact_id: int, reason: str,
         change = move(contact, ctx.config.first_stage("erased").key, at=now, actor=actor,
                       config=ctx.config, reason=why, kind="side")
         contact.temperature, contact.temperature_until = None, None
-        uow.history.add_stage_change(change)
+        uow.outbox.forget_contact(contact_id)
+        record_stage_change(uow, contact, change)
         uow.history.add_audit(contact_id, now, actor, "erased", {"reason": why})
         contact.updated_at = now
         uow.contacts.save(contact)

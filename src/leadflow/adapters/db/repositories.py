@@ -32,14 +32,22 @@ from leadflow.adapters.db.mapping import (
     shape_row,
     shape_signature,
 )
+from leadflow.adapters.db.operations import (
+    SqlApiKeyRepository,
+    SqlOutboxRepository,
+    SqlWebhookRepository,
+)
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
 from leadflow.domain.ports import (
     AccountRepository,
+    ApiKeyRepository,
     ContactRepository,
     EventRepository,
     HistoryRepository,
+    OutboxRepository,
     SuppressionRepository,
+    WebhookRepository,
 )
 
 # Built once: a statement made anew on every call costs more than running it.
@@ -398,6 +406,9 @@ class SqlUnitOfWork:
         self.events: EventRepository = SqlEventRepository(self.conn)
         self.history: HistoryRepository = SqlHistoryRepository(self.conn)
         self.suppressions: SuppressionRepository = SqlSuppressionRepository(self.conn)
+        self.api_keys: ApiKeyRepository = SqlApiKeyRepository(self.conn)
+        self.outbox: OutboxRepository = SqlOutboxRepository(self.conn)
+        self.webhooks: WebhookRepository = SqlWebhookRepository(self.conn)
         return self
 
     def __exit__(self, *exc: object) -> None:

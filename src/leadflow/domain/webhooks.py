@@ -1,0 +1,78 @@
+"""Webhooks: the topics one can subscribe to, how a delivery is signed, when it is retried."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import Any
+
+from leadflow.domain.errors import InvalidInput
+from leadflow.domain.model import Contact, StageChange
+
+STAGE_CHANGED = "stage.changed"
+MILESTONE_REACHED = "milestone.reached"
+TEMPERATURE_CHANGED = "temperature.changed"
+TOPICS = (STAGE_CHANGED, MILESTONE_REACHED, TEMPERATURE_CHANGED)
+
+SIGNATURE_HEADER = "X-Leadflow-Signature"
+DELIVERY_HEADER = "X-Leadflow-Delivery"
+TIMESTAMP_HEADER = "X-Leadflow-Timestamp"
+TOPIC_HEADER = "X-Leadflow-Topic"
+
+MAX_ATTEMPTS = 8
+FIRST_RETRY_SECONDS = 10.0
+MAX_RETRY_SECONDS = 3600.0
+
+
+def parse_topics(values: Iterable[str]) -> tuple[str, ...]:
+    topics = tuple(dict.fromkeys(v.strip().lower() for v in values if v.strip()))
+    unknown = [x for x in topics if x not in TOPICS]
+    if unknown:
+        raise InvalidInput(f"unknown topic {unknown[0]!r}; choose from {', '.join(TOPICS)}",
+                           field="topics")
+    if not topics:
+        raise InvalidInput("subscribe to at least one topic", field="topics")
+    return topics
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``"<timestamp>.<body>"`` keyed by the secret.
+
+    The timestamp is signed too, so a receiver can refuse replays of old deliveries.
+    """
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def verify(secret: str, timestamp: int, body: bytes, header: str) -> bool:
+    return hmac.compare_digest(signature(secret, timestamp, body), header)
+
+
+def retry_delay(attempts: int, *, base: float = FIRST_RETRY_SECONDS) -> float | None:
+    """Seconds to wait after ``attempts`` failed tries (exponential), or None to give up."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    return float(min(base * 2 ** (attempts - 1), MAX_RETRY_SECONDS))
+
+
+def _contact(contact: Contact) -> dict[str, Any]:
+    """Who the message is about: enough for a receiver to act, nothing more."""
+    return {"id": contact.id, "email": contact.email, "stage": contact.stage,
+            "owner_id": contact.owner_id}
+
+
+def stage_change_payload(contact: Contact, change: StageChange) -> dict[str, Any]:
+    return {"contact": _contact(contact), "from_stage": change.from_stage,
+            "to_stage": change.to_stage, "at": change.at, "actor": change.actor,
+            "reason": change.reason, "kind": change.kind,
+            "config_version": change.config_version}
+
+
+def milestone_payload(contact: Contact, key: str) -> dict[str, Any]:
+    return {"contact": _contact(contact), "milestone": key, "at": contact.milestones[key]}
+
+
+def temperature_payload(contact: Contact, before: str | None, at: float) -> dict[str, Any]:
+    return {"contact": _contact(contact), "from_temperature": before,
+            "to_temperature": contact.temperature, "at": at}
