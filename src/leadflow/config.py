@@ -21,12 +21,33 @@ class Settings(BaseSettings):
     suppression_salt: str = Field(default="leadflow-suppression",
                                   description="Salt for hashes of erased identities")
     rescore_chunk_contacts: int = Field(default=250_000, gt=0)
+    redis_url: str | None = Field(default=None,
+                                  description="Job queue on Redis; default: SQLite in data_dir")
+    host: str = Field(default="127.0.0.1", description="Address `leadflow serve` listens on")
+    port: int = Field(default=8000, ge=1, le=65535)
+    cors_origins: list[str] = Field(default=["*"],
+                                    description="Origins allowed to call the tracking API")
+    tracking_rate_limit: float = Field(
+        default=200.0, ge=0,
+        description="Tracking requests per second per write key (burst: 5 s worth); 0: off")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_seconds: float = Field(default=10.0, gt=0,
+                                         description="First retry delay; doubles each time")
+    webhook_lease_seconds: float = Field(
+        default=60.0, gt=0,
+        description="A delivery handed to a worker is handed out again only after this")
+    relay_interval_seconds: float = Field(default=0.5, gt=0)
+    log_json: bool = Field(default=True, description="Structured JSON logs from serve/worker")
 
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'leadflow.db').resolve()}"
+
+    @property
+    def queue_path(self) -> Path:
+        return (self.data_dir / "queue.db").resolve()
 
     @property
     def is_sqlite(self) -> bool:

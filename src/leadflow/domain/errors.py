@@ -9,6 +9,10 @@ entrypoints map the classes to exit codes (CLI) and HTTP statuses (API):
 - ``Conflict`` (409): the request contradicts the current state (duplicate email...).
 - ``MoveNotAllowed`` (409): a stage move breaks the pipeline rules.
 - ``Suppressed`` (409): the identity belongs to an erased contact and may not come back.
+- ``Unauthenticated`` (401): no key or token, or one that is unknown or revoked.
+- ``Forbidden`` (403): the key or user may not do this.
+- ``TooLarge`` (413 in the REST API; 400 on the tracking API, as Segment answers): a body
+  over its size limit.
 - ``Unavailable`` (503): the database cannot be reached or opened.
 """
 
@@ -77,3 +81,15 @@ class Suppressed(LeadflowError):
 
 class Unavailable(LeadflowError):
     code = "unavailable"
+
+
+class Unauthenticated(LeadflowError):
+    code = "unauthenticated"
+
+
+class Forbidden(LeadflowError):
+    code = "forbidden"
+
+
+class TooLarge(LeadflowError):
+    code = "too_large"

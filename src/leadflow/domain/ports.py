@@ -208,3 +208,13 @@ class BulkScoring(Protocol):
     def write(self, scores: Any, progress: Progress) -> int:
         """Store recomputed scores; return how many contacts changed."""
         ...
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status_code: int | None  # None when no answer came (refused, timed out)
+    error: str | None = None
+
+
+class WebhookSender(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> HttpReply: ...

@@ -295,6 +295,15 @@ def merge_contacts(*, uow: UnitOfWork, ctx: Context, survivor: Contact, absorbed
 def identify(*, uow: UnitOfWork, ctx: Context, data: IdentifyIn, actor: str = "tracking"
              ) -> Contact:
     """Tie an anonymous visitor to a known person, merging their histories; apply traits."""
+    with uow:
+        contact = identify_in(uow=uow, ctx=ctx, data=data, actor=actor)
+        uow.commit()
+    return contact
+
+
+def identify_in(*, uow: UnitOfWork, ctx: Context, data: IdentifyIn, actor: str = "tracking"
+                ) -> Contact:
+    """``identify`` inside an open unit of work."""
     anonymous_id, user_id = _opt(data.anonymous_id), _opt(data.user_id)
     traits = dict(data.traits)
     email = normalize_contact_fields({"email": data.email or traits.pop("email", None)})["email"]
@@ -307,53 +316,51 @@ def identify(*, uow: UnitOfWork, ctx: Context, data: IdentifyIn, actor: str = "t
                                                   "seniority", "account_role", "country",
                                                   "region", "language")})
     attributes = {k: v for k, v in traits.items() if k not in known_fields}
-    with uow:
-        ensure_not_suppressed(uow, salt=ctx.suppression_salt, email=email, user_id=user_id,
-                              anonymous_id=anonymous_id)
-        anon_id = uow.contacts.find_by_identity("anonymous_id", anonymous_id) if anonymous_id \
-            else None
-        user_owner = uow.contacts.find_by_identity("user_id", user_id) if user_id else None
-        email_owner = uow.contacts.find_by_identity("email", email) if email else None
-        known_id = user_owner or email_owner
-        if user_owner and email_owner and user_owner != email_owner:
-            # Two contacts turn out to be one person: the one known by user id takes the other
-            # in, unless it already has another email (then the email stays where it is).
-            holder = load_contact(uow, user_owner)
-            if holder.email is None:
-                merge_contacts(uow=uow, ctx=ctx, survivor=holder,
-                               absorbed=load_contact(uow, email_owner),
-                               actor=actor)
-        now = ctx.clock.now()
-        if known_id is not None and anon_id is not None and known_id != anon_id:
-            contact = merge_contacts(uow=uow, ctx=ctx, survivor=load_contact(uow, known_id),
-                                     absorbed=load_contact(uow, anon_id), actor=actor)
-        elif known_id is not None or anon_id is not None:
-            contact = load_contact(uow, known_id or anon_id or 0)
-        else:
-            contact, _ = new_contact(uow=uow, ctx=ctx, data=ContactIn(anonymous_id=anonymous_id),
-                                     actor=actor)
-        assert contact.id is not None
-        for kind, value in (("anonymous_id", anonymous_id), ("user_id", user_id)):
-            if value:
-                uow.contacts.add_identity(contact.id, kind, value)
-        if email and contact.email is None and uow.contacts.find_by_identity(
-                "email", email) in (None, contact.id):
-            contact.email = email
-            uow.contacts.add_identity(contact.id, "email", email)
-        diff = {}
-        for key, value in known_fields.items():
-            if value is not None and getattr(contact, key) != value:
-                diff[key] = [getattr(contact, key), value]
-                setattr(contact, key, value)
-        for key, value in attributes.items():
-            if contact.attributes.get(key) != value:
-                diff[f"attributes.{key}"] = [contact.attributes.get(key), value]
-                contact.attributes[key] = value
-        contact.updated_at = now
-        refit(uow, contact, ctx.config)
-        outcome = evaluate(contact, ctx.config, at=now, now=now)
-        persist_outcome(uow, contact, outcome, ctx.config, actor=actor)
-        if diff:
-            uow.history.add_audit(contact.id, now, actor, "identified", diff)
-        uow.commit()
+    ensure_not_suppressed(uow, salt=ctx.suppression_salt, email=email, user_id=user_id,
+                          anonymous_id=anonymous_id)
+    anon_id = uow.contacts.find_by_identity("anonymous_id", anonymous_id) if anonymous_id \
+        else None
+    user_owner = uow.contacts.find_by_identity("user_id", user_id) if user_id else None
+    email_owner = uow.contacts.find_by_identity("email", email) if email else None
+    known_id = user_owner or email_owner
+    if user_owner and email_owner and user_owner != email_owner:
+        # Two contacts turn out to be one person: the one known by user id takes the other
+        # in, unless it already has another email (then the email stays where it is).
+        holder = load_contact(uow, user_owner)
+        if holder.email is None:
+            merge_contacts(uow=uow, ctx=ctx, survivor=holder,
+                           absorbed=load_contact(uow, email_owner),
+                           actor=actor)
+    now = ctx.clock.now()
+    if known_id is not None and anon_id is not None and known_id != anon_id:
+        contact = merge_contacts(uow=uow, ctx=ctx, survivor=load_contact(uow, known_id),
+                                 absorbed=load_contact(uow, anon_id), actor=actor)
+    elif known_id is not None or anon_id is not None:
+        contact = load_contact(uow, known_id or anon_id or 0)
+    else:
+        contact, _ = new_contact(uow=uow, ctx=ctx, data=ContactIn(anonymous_id=anonymous_id),
+                                 actor=actor)
+    assert contact.id is not None
+    for kind, value in (("anonymous_id", anonymous_id), ("user_id", user_id)):
+        if value:
+            uow.contacts.add_identity(contact.id, kind, value)
+    if email and contact.email is None and uow.contacts.find_by_identity(
+            "email", email) in (None, contact.id):
+        contact.email = email
+        uow.contacts.add_identity(contact.id, "email", email)
+    diff = {}
+    for key, value in known_fields.items():
+        if value is not None and getattr(contact, key) != value:
+            diff[key] = [getattr(contact, key), value]
+            setattr(contact, key, value)
+    for key, value in attributes.items():
+        if contact.attributes.get(key) != value:
+            diff[f"attributes.{key}"] = [contact.attributes.get(key), value]
+            contact.attributes[key] = value
+    contact.updated_at = now
+    refit(uow, contact, ctx.config)
+    outcome = evaluate(contact, ctx.config, at=now, now=now)
+    persist_outcome(uow, contact, outcome, ctx.config, actor=actor)
+    if diff:
+        uow.history.add_audit(contact.id, now, actor, "identified", diff)
     return contact

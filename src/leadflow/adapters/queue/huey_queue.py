@@ -1,0 +1,66 @@
+"""Huey instance, the jobs it runs, and a consumer that can run inside another process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+
+log = logging.getLogger("leadflow.queue")
+
+
+def make_huey(*, redis_url: str | None, sqlite_path: Path) -> Huey:
+    if redis_url:
+        return RedisHuey("leadflow", url=redis_url)
+    sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("leadflow", filename=str(sqlite_path), journal_mode="wal")
+
+
+class EmbeddedConsumer(Consumer):  # type: ignore[misc]
+    """A Huey consumer run from a thread of another process (``leadflow serve``): that
+    process owns the signal handlers, so this one installs none."""
+
+    def _set_signal_handlers(self) -> None:
+        return None
+
+
+def queue_depth(huey: Huey) -> int:
+    return int(huey.pending_count()) + int(huey.scheduled_count())
+
+
+class RelayLoop:
+    """Runs ``step`` every ``interval`` seconds in a thread until stopped; ``step`` returns
+    how much it did, and a busy step runs again at once."""
+
+    def __init__(self, step: Callable[[], int], interval: float) -> None:
+        self.step = step
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="leadflow-relay", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.step()
+            except Exception:  # a failed round is logged; the next one tries again
+                log.exception("relay round failed")
+                busy = 0
+            if not busy:
+                self._stop.wait(self.interval)
+
+
+def task_names(huey: Huey) -> list[str]:
+    registry: Any = huey._registry._registry
+    return sorted(registry)

@@ -1,0 +1,85 @@
+"""The jobs leadflow runs in the background, and the worker that runs them.
+
+``leadflow worker`` runs them in a process of its own (any number of them, on Redis);
+``leadflow serve`` runs the same worker in threads for the zero-set-up case.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from huey import Huey
+from huey.consumer import Consumer
+from huey.signals import SIGNAL_COMPLETE, SIGNAL_ERROR
+
+from leadflow.adapters.queue.huey_queue import EmbeddedConsumer, RelayLoop, make_huey
+from leadflow.adapters.webhook_http import HttpxSender
+from leadflow.bootstrap import App
+from leadflow.entrypoints.metrics import JOBS_DONE, WEBHOOKS
+from leadflow.services.webhooks import deliver, relay
+
+log = logging.getLogger("leadflow.worker")
+
+
+class Jobs:
+    """The Huey instance of one App and the tasks registered on it."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        s = app.settings
+        self.huey: Huey = make_huey(redis_url=s.redis_url, sqlite_path=s.queue_path)
+        self.sender = HttpxSender(timeout=s.webhook_timeout_seconds)
+        self.deliver_webhook = self.huey.task(name="deliver_webhook")(self._deliver_webhook)
+        self.huey.signal(SIGNAL_COMPLETE)(self._on_complete)
+        self.huey.signal(SIGNAL_ERROR)(self._on_error)
+
+    def _deliver_webhook(self, delivery_id: int, lease: float) -> str:
+        status = deliver(uow=self.app.uow, ctx=self.app.ctx, sender=self.sender,
+                         delivery_id=delivery_id, lease=lease,
+                         retry_seconds=self.app.settings.webhook_retry_seconds)
+        WEBHOOKS.labels(status=status).inc()
+        log.info("webhook delivery", extra={"delivery_id": delivery_id, "status": status})
+        return status
+
+    def _on_complete(self, signal: str, task: Any, *args: Any) -> None:
+        JOBS_DONE.labels(task=task.name, outcome="ok").inc()
+
+    def _on_error(self, signal: str, task: Any, exc: Exception | None = None) -> None:
+        JOBS_DONE.labels(task=task.name, outcome="error").inc()
+        log.error("job failed", extra={"task": task.name, "error": repr(exc)})
+
+    def relay_once(self) -> int:
+        """Move outbox messages into deliveries and enqueue the due ones; how much it did."""
+        report = relay(uow=self.app.uow, ctx=self.app.ctx,
+                       lease_seconds=self.app.settings.webhook_lease_seconds)
+        for delivery_id, lease in report.handed_out:
+            self.deliver_webhook(delivery_id, lease)
+        return report.relayed + len(report.handed_out)
+
+
+class Worker:
+    """A Huey consumer plus the outbox relay, started and stopped together."""
+
+    def __init__(self, jobs: Jobs, *, threads: int = 2, embedded: bool = False) -> None:
+        self.jobs = jobs
+        self.consumer = (EmbeddedConsumer if embedded else Consumer)(
+            jobs.huey, workers=threads, worker_type="thread", periodic=False,
+            initial_delay=0.05, max_delay=0.5, backoff=1.5)
+        self.relay = RelayLoop(jobs.relay_once, jobs.app.settings.relay_interval_seconds)
+
+    def start(self) -> None:
+        self.relay.start()
+        self.consumer.start()
+
+    def stop(self) -> None:
+        self.relay.stop()
+        self.consumer.stop(graceful=True)
+
+    def run(self) -> None:
+        """Run in the foreground until interrupted (``leadflow worker``)."""
+        self.relay.start()
+        try:
+            self.consumer.run()
+        finally:
+            self.relay.stop()

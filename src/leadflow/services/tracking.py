@@ -1,0 +1,151 @@
+"""Taking tracking traffic (Segment-compatible calls) into the lifecycle.
+
+Every message of a request is stored in one transaction, so the caller's 2xx means all the
+valid ones are committed. A message the services refuse (an erased person, a bad email...) is
+dropped on its own and listed; its valid neighbours are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadflow.domain.errors import InvalidInput, LeadflowError
+from leadflow.domain.lifecycle import evaluate
+from leadflow.domain.ports import UnitOfWork
+from leadflow.services.common import load_contact, persist_outcome, refit
+from leadflow.services.contacts import refit_colleagues, upsert_account
+from leadflow.services.context import Context
+from leadflow.services.events import (
+    EventIn,
+    identify_in,
+    merge_contacts,
+    record_in,
+    validate_event,
+)
+from leadflow.services.tracking_messages import (
+    AliasCall,
+    Call,
+    Envelope,
+    GroupCall,
+    IdentifyCall,
+    Rejected,
+    read_message,
+)
+
+
+@dataclass
+class TrackingResult:
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    contact_ids: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _Prepared:
+    index: int
+    call: Call
+    event: EventIn  # validated
+
+
+def read_messages(messages: Sequence[Any], envelope: Envelope, *, kind: str | None = None,
+                  oversize: frozenset[int] = frozenset()) -> tuple[list[_Prepared],
+                                                                    list[Rejected]]:
+    """Check every message on its own; the good ones come back validated."""
+    good: list[_Prepared] = []
+    bad: list[Rejected] = []
+    for i, message in enumerate(messages):
+        message_id = message.get("messageId") if isinstance(message, dict) else None
+        message_id = str(message_id) if isinstance(message_id, str | int) else None
+        if i in oversize:
+            bad.append(Rejected(i, message_id, None, "message larger than 32 KB"))
+            continue
+        try:
+            call = read_message(message, envelope, kind=kind)
+            event = validate_event(call.event, now=envelope.received_at)
+        except LeadflowError as exc:
+            bad.append(Rejected(i, message_id, exc.field, exc.message))
+            continue
+        good.append(_Prepared(i, call, event))
+    return good, bad
+
+
+def _identity_owner(uow: UnitOfWork, value: str) -> int | None:
+    return (uow.contacts.find_by_identity("user_id", value)
+            or uow.contacts.find_by_identity("anonymous_id", value))
+
+
+def _apply(uow: UnitOfWork, ctx: Context, item: _Prepared, result: TrackingResult) -> None:
+    call, event = item.call, item.event
+    if event.message_id and uow.events.has_message(event.message_id):
+        result.duplicates += 1
+        return
+    if isinstance(call, IdentifyCall):
+        contact = identify_in(uow=uow, ctx=ctx, data=call.identify)
+        assert contact.id is not None
+        event.contact_id = contact.id
+    elif isinstance(call, AliasCall):
+        # alias(previousId → userId): one person known by two ids becomes one contact.
+        previous = _identity_owner(uow, call.previous_id)
+        current = uow.contacts.find_by_identity("user_id", call.user_id)
+        if previous is not None and current is not None and previous != current:
+            merge_contacts(uow=uow, ctx=ctx, survivor=load_contact(uow, current),
+                           absorbed=load_contact(uow, previous), actor="tracking")
+        elif previous is not None and current is None:
+            uow.contacts.add_identity(previous, "user_id", call.user_id)
+    outcome = record_in(uow=uow, ctx=ctx, event=event)
+    result.contact_ids.add(outcome.contact_id)
+    if isinstance(call, GroupCall):
+        _link_account(uow, ctx, outcome.contact_id, call)
+    result.stored += 1
+
+
+def _link_account(uow: UnitOfWork, ctx: Context, contact_id: int, call: GroupCall) -> None:
+    contact = load_contact(uow, contact_id)
+    now = ctx.clock.now()
+    account = upsert_account(uow=uow, data=call.account, now=now, current=contact.account_id)
+    assert account.id is not None
+    if contact.account_id != account.id:
+        uow.history.add_audit(contact_id, now, "tracking", "account linked",
+                              {"account_id": [contact.account_id, account.id],
+                               "group_id": call.group_id})
+        contact.account_id = account.id
+    refit(uow, contact, ctx.config)
+    contact.updated_at = now
+    persist_outcome(uow, contact, evaluate(contact, ctx.config, at=now, now=now), ctx.config,
+                    actor="tracking")
+    refit_colleagues(uow=uow, ctx=ctx, account_id=account.id, except_id=contact_id,
+                     actor="tracking")
+
+
+def take_messages(*, uow: UnitOfWork, ctx: Context, messages: Sequence[Any],
+                  envelope: Envelope, kind: str | None = None,
+                  oversize: frozenset[int] = frozenset()) -> TrackingResult:
+    """Store every valid message of one request in one transaction; list the others."""
+    good, bad = read_messages(messages, envelope, kind=kind, oversize=oversize)
+    while True:
+        result = TrackingResult(rejected=list(bad))
+        failed: _Prepared | None = None
+        with uow:
+            for item in good:
+                try:
+                    _apply(uow, ctx, item, result)
+                except LeadflowError as exc:
+                    failed = item
+                    bad.append(Rejected(item.index, item.event.message_id, exc.field,
+                                        exc.message))
+                    break
+            if failed is None:
+                uow.commit()
+                result.rejected.sort(key=lambda r: r.index)
+                return result
+        # Undo the whole attempt and go again without the message that failed: rare, and
+        # cheaper than a savepoint around every message.
+        good = [g for g in good if g is not failed]
+
+
+def single_message(messages: Sequence[Any]) -> None:
+    if len(messages) != 1:
+        raise InvalidInput("expected one message", field="body")
