@@ -1,0 +1,64 @@
+"""The FastAPI application: REST API, tracking API, operations; optionally a worker inside."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+
+from leadflow.bootstrap import App
+from leadflow.entrypoints.api import routes_admin, routes_contacts, routes_ops, routes_tracking
+from leadflow.entrypoints.api.errors import install_error_handlers
+from leadflow.entrypoints.api.rate_limit import RateLimiter
+from leadflow.entrypoints.metrics import LATENCY, REQUESTS
+from leadflow.entrypoints.worker import Jobs, Worker
+
+
+def create_app(app: App | None = None, *, embedded_worker: bool = False) -> FastAPI:
+    """``embedded_worker`` runs the job queue and the outbox relay in this process's threads,
+    for the zero-set-up case; at scale run ``leadflow worker`` processes instead."""
+    leadflow = app or App()
+    jobs = Jobs(leadflow)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        leadflow.engine  # noqa: B018 — migrate (and fail) at start, not on the first request
+        worker = Worker(jobs, embedded=True) if embedded_worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    api = FastAPI(title="leadflow", version="1", lifespan=lifespan,
+                  description="Lead lifecycle: contacts, events, scores, stages, webhooks. "
+                              "Authenticate with `Authorization: Bearer <secret key>`.")
+    api.state.leadflow = leadflow
+    api.state.jobs = jobs
+    api.state.rate_limiter = RateLimiter(leadflow.settings.tracking_rate_limit)
+    api.add_middleware(CORSMiddleware, allow_origins=leadflow.settings.cors_origins,
+                       allow_methods=["GET", "POST", "OPTIONS"],
+                       allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+                       max_age=86400)
+
+    @api.middleware("http")
+    async def measure(request: Request,
+                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        REQUESTS.labels(method=request.method, route=name,
+                        status=str(response.status_code)).inc()
+        LATENCY.labels(route=name).observe(time.perf_counter() - start)
+        return response
+
+    install_error_handlers(api)
+    for module in (routes_contacts, routes_admin, routes_tracking, routes_ops):
+        api.include_router(module.router)
+    return api

@@ -1,0 +1,85 @@
+"""The error tree, as HTTP: every error is JSON with a code, a message and the field."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from leadflow.domain.errors import (
+    ConfigInvalid,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LeadflowError,
+    MoveNotAllowed,
+    NotFound,
+    Suppressed,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+)
+
+log = logging.getLogger("leadflow.api")
+
+STATUS = {InvalidInput: 422, ConfigInvalid: 422, NotFound: 404, Conflict: 409,
+          MoveNotAllowed: 409, Suppressed: 409, Unauthenticated: 401, Forbidden: 403,
+          TooLarge: 413, Unavailable: 503}
+
+
+def status_of(exc: LeadflowError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def error_body(code: str, message: str, field: str | None = None,
+               **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field, **extra}}
+
+
+def error_response(exc: LeadflowError, status: int | None = None) -> JSONResponse:
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ConfigInvalid):
+        extra["problems"] = [{"location": p.location, "message": p.message}
+                             for p in exc.problems]
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+    return JSONResponse(error_body(exc.code, exc.message, exc.field, **extra),
+                        status_code=status or status_of(exc), headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(api: FastAPI) -> None:
+    @api.exception_handler(LeadflowError)
+    async def leadflow_error(_: Request, exc: LeadflowError) -> JSONResponse:
+        return error_response(exc)
+
+    @api.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = _field(tuple(first.get("loc", ())))
+        problems = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg")}
+                    for e in exc.errors()]
+        return JSONResponse(error_body("invalid_input", str(first.get("msg")), field,
+                                       problems=problems), status_code=422)
+
+    @api.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @api.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", extra={"path": request.url.path})
+        return JSONResponse(error_body("internal", "something went wrong on our side; "
+                                       "it is logged"), status_code=500)
