@@ -1,0 +1,156 @@
+"""End-to-end fixtures: a real ``leadflow serve`` process on loopback, on SQLite and PostgreSQL.
+
+``server`` starts ``leadflow serve`` (embedded worker on) in a subprocess on a free port with a
+data directory of its own, on the database of ``database_url`` (tests/conftest.py: a SQLite
+file in the test's tmp dir, or the session's PostgreSQL database, emptied). It waits for
+/healthz, can be killed hard (SIGKILL) and started again on the same data, and is stopped at
+the end of the test. ``db`` is an engine on the same database for the test's assertions.
+
+Webhook timings are short (lease 3 s, first retry 0.5 s, timeout 2 s, relay every 0.1 s) and
+the tracking rate limit is off, so that the tests finish quickly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, create_engine
+
+BIN = Path(sys.executable).parent / "leadflow"
+LEADFLOW = ([str(BIN)] if BIN.exists() else
+            [sys.executable, "-c", "from leadflow.entrypoints.cli.app import main; main()"])
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+FAST_WEBHOOKS = {
+    "LEADFLOW_WEBHOOK_LEASE_SECONDS": "3",
+    "LEADFLOW_WEBHOOK_RETRY_SECONDS": "0.5",
+    "LEADFLOW_WEBHOOK_TIMEOUT_SECONDS": "2",
+    "LEADFLOW_RELAY_INTERVAL_SECONDS": "0.1",
+    "LEADFLOW_TRACKING_RATE_LIMIT": "0",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class LeadflowServer:
+    """One ``leadflow serve`` process at a time on a fixed port, data dir and database."""
+
+    def __init__(self, *, database_url: str, data_dir: Path,
+                 env: dict[str, str] | None = None, worker: bool = True) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.worker = worker
+        self.log_path = data_dir / "serve.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}
+        self.env.update({"LEADFLOW_DATA_DIR": str(data_dir),
+                         "LEADFLOW_DATABASE_URL": database_url, **FAST_WEBHOOKS, **(env or {})})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str) -> str:
+        """Run a leadflow command on the server's data; its standard output."""
+        done = subprocess.run([*LEADFLOW, *args], env=self.env, capture_output=True,
+                              text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+        if done.returncode != 0:
+            raise AssertionError(f"leadflow {' '.join(args)} exited {done.returncode}:\n"
+                                 f"{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def public_key(self, name: str = "website") -> str:
+        return self.cli("keys", "create", name, "--public").strip().splitlines()[-1]
+
+    def start(self, timeout: float = 90.0) -> None:
+        assert self.proc is None, "already running"
+        args = [*LEADFLOW, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                "--worker" if self.worker else "--no-worker"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        self.starts += 1
+        self._wait_healthy(timeout)
+
+    def _wait_healthy(self, timeout: float) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=5.0) as client:
+            while True:
+                code = self.proc.poll()
+                if code is not None:
+                    self.proc = None
+                    raise AssertionError(f"leadflow serve exited with {code}:\n{self.log_tail()}")
+                try:
+                    if client.get(f"{self.url}/healthz").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.kill()
+                    raise AssertionError(f"leadflow serve not healthy after {timeout:.0f} s:\n"
+                                         f"{self.log_tail()}")
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, nothing is flushed."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def stop(self) -> None:
+        """SIGTERM (uvicorn shuts down gracefully), then SIGKILL if it lingers."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=20)
+        self.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[LeadflowServer]:
+    """A running ``leadflow serve`` (embedded worker) on the test's database."""
+    instance = LeadflowServer(database_url=database_url, data_dir=tmp_path / "server")
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Engine]:
+    """The server's database, for assertions."""
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
