@@ -28,6 +28,7 @@ class App:
         self.settings = settings or Settings()
         self.config = config or load_config(self.settings.pipeline_path)
         self.clock = clock or SystemClock()
+        self._committed_shapes: dict[str, int] = {}
         self.ctx = Context(config=self.config, clock=self.clock,
                            suppression_salt=self.settings.suppression_salt)
 
@@ -48,7 +49,12 @@ class App:
         return engine
 
     def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.config.engagement.half_life_seconds)
+        return SqlUnitOfWork(self.engine, self.config.engagement.half_life_seconds,
+                             self._committed_shapes)
+
+    def data_replaced(self) -> None:
+        """Every row was deleted: forget what was cached about rows (event shape ids)."""
+        self._committed_shapes.clear()
 
     def bulk_scoring(self) -> PolarsBulkScoring:
         return PolarsBulkScoring(self.engine, self.settings.resolved_database_url,

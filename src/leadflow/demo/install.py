@@ -45,6 +45,7 @@ def install_demo(app: App, *, contacts: int, seed: int, progress: Progress,
                        "replace them with the demo", field="contacts")
     if existing:
         delete_everything(app.engine)
+        app.data_replaced()
     now = app.clock.now()
     rng = np.random.default_rng(seed)
     accounts = make_accounts(rng, max(50, contacts // 4), now)

@@ -24,6 +24,7 @@ from leadflow.services.events import (
     record_in,
     validate_event,
 )
+from leadflow.services.tracking_bulk import NeedsOneByOne, record_many
 from leadflow.services.tracking_messages import (
     AliasCall,
     Call,
@@ -31,6 +32,7 @@ from leadflow.services.tracking_messages import (
     GroupCall,
     IdentifyCall,
     Rejected,
+    TrackCall,
     read_message,
 )
 
@@ -122,21 +124,24 @@ def _link_account(uow: UnitOfWork, ctx: Context, contact_id: int, call: GroupCal
 
 def take_messages(*, uow: UnitOfWork, ctx: Context, messages: Sequence[Any],
                   envelope: Envelope, kind: str | None = None,
-                  oversize: frozenset[int] = frozenset()) -> TrackingResult:
-    """Store every valid message of one request in one transaction; list the others."""
+                  oversize: frozenset[int] = frozenset(), bulk: bool = True) -> TrackingResult:
+    """Store every valid message of one request in one transaction; list the others.
+
+    Runs of track and page calls go through the bulk path (``bulk``); identify, group and
+    alias calls, which may merge contacts, one at a time between them.
+    """
     good, bad = read_messages(messages, envelope, kind=kind, oversize=oversize)
     while True:
         result = TrackingResult(rejected=list(bad))
         failed: _Prepared | None = None
         with uow:
-            for item in good:
-                try:
-                    _apply(uow, ctx, item, result)
-                except LeadflowError as exc:
-                    failed = item
-                    bad.append(Rejected(item.index, item.event.message_id, exc.field,
-                                        exc.message))
-                    break
+            try:
+                failed = _apply_all(uow, ctx, good, result, bulk=bulk)
+            except (NeedsOneByOne, LeadflowError):
+                if not bulk:
+                    raise
+                bulk = False  # undo, and go again one message at a time to find the culprit
+                continue
             if failed is None:
                 uow.commit()
                 result.rejected.sort(key=lambda r: r.index)
@@ -144,6 +149,34 @@ def take_messages(*, uow: UnitOfWork, ctx: Context, messages: Sequence[Any],
         # Undo the whole attempt and go again without the message that failed: rare, and
         # cheaper than a savepoint around every message.
         good = [g for g in good if g is not failed]
+
+
+def _apply_all(uow: UnitOfWork, ctx: Context, good: list[_Prepared], result: TrackingResult,
+               *, bulk: bool) -> _Prepared | None:
+    """Apply the messages in order; the one the services refused, if any (not applied)."""
+    run: list[_Prepared] = []
+
+    def flush() -> None:
+        if run:
+            done = record_many(uow=uow, ctx=ctx, events=[p.event for p in run])
+            result.stored += done.stored
+            result.duplicates += done.duplicates
+            result.contact_ids |= done.contact_ids
+            run.clear()
+
+    for item in good:
+        if bulk and isinstance(item.call, TrackCall) and item.event.contact_id is None:
+            run.append(item)
+            continue
+        flush()
+        try:
+            _apply(uow, ctx, item, result)
+        except LeadflowError as exc:
+            result.rejected.append(Rejected(item.index, item.event.message_id, exc.field,
+                                            exc.message))
+            return item
+    flush()
+    return None
 
 
 def single_message(messages: Sequence[Any]) -> None:

@@ -62,14 +62,18 @@ def count_contacts(engine: Engine) -> int:
         return int(conn.execute(select(func.count()).select_from(t.contacts)).scalar() or 0)
 
 
+SETTINGS_TABLES = ("api_keys", "webhooks", "config_versions")  # set-up, not data
+
+
 def delete_everything(engine: Engine) -> None:
-    """Delete every row (the schema stays)."""
+    """Delete every row of data (the schema, API keys and webhooks stay)."""
+    data = [tb for tb in t.metadata.sorted_tables if tb.name not in SETTINGS_TABLES]
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            names = ", ".join(tb.name for tb in t.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            names = ", ".join(tb.name for tb in data)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
         else:
-            for table in reversed(t.metadata.sorted_tables):
+            for table in reversed(data):
                 conn.execute(table.delete())
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:

@@ -64,6 +64,12 @@ class SqlOutboxRepository:
         self.conn.execute(insert(t.outbox).values(topic=topic, contact_id=contact_id,
                                                   payload=payload, created_at=at))
 
+    def add_many(self, rows: Sequence[tuple[str, int | None, dict[str, Any], float]]) -> None:
+        if rows:
+            self.conn.execute(insert(t.outbox), [
+                {"topic": topic, "contact_id": cid, "payload": payload, "created_at": at}
+                for topic, cid, payload, at in rows])
+
     def pending(self, limit: int) -> list[OutboxMessage]:
         rows = self.conn.execute(select(t.outbox).where(t.outbox.c.relayed_at.is_(None))
                                  .order_by(t.outbox.c.id).limit(limit))

@@ -152,6 +152,20 @@ class SqlContactRepository:
         self.conn.execute(update(t.contacts).where(t.contacts.c.id == contact.id),
                           contact_values(contact, self.half_life_seconds))
 
+    def save_many(self, contacts: Sequence[Contact], *, columns: Sequence[str] | None = None
+                  ) -> None:
+        """Update many contacts with one statement batch; only ``columns`` when given."""
+        if not contacts:
+            return
+        rows = []
+        for contact in contacts:
+            assert contact.id is not None
+            values = contact_values(contact, self.half_life_seconds)
+            if columns is not None:
+                values = {c: values[c] for c in columns}
+            rows.append({**values, "_id": contact.id})
+        self.conn.execute(update(t.contacts).where(t.contacts.c.id == bindparam("_id")), rows)
+
     def delete(self, contact_id: int) -> None:
         self.conn.execute(delete(t.milestones).where(t.milestones.c.contact_id == contact_id))
         self.conn.execute(delete(t.identities).where(t.identities.c.contact_id == contact_id))
@@ -222,9 +236,11 @@ class SqlAccountRepository:
 
 
 class SqlEventRepository:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, committed_shapes: dict[str, int] | None = None
+                 ) -> None:
         self.conn = conn
-        self._shape_ids: dict[str, int] = {}
+        self._shape_ids: dict[str, int] = {}  # found or made in this transaction
+        self.committed_shapes = committed_shapes if committed_shapes is not None else {}
 
     def has_message(self, message_id: str) -> bool:
         return self.conn.execute(FIND_MESSAGE, {"message_id": message_id}).first() is not None
@@ -240,6 +256,8 @@ class SqlEventRepository:
         sig = shape_signature(shape)
         if sig in self._shape_ids:
             return self._shape_ids[sig]
+        if sig in self.committed_shapes:
+            return self.committed_shapes[sig]
         sid = self.conn.execute(
             select(t.event_shapes.c.id).where(t.event_shapes.c.signature == sig)).scalar()
         if sid is None:
@@ -392,9 +410,13 @@ class SqlSuppressionRepository:
 class SqlUnitOfWork:
     """One transaction. Leaving the block without ``commit()`` rolls everything back."""
 
-    def __init__(self, engine: Engine, half_life_seconds: float) -> None:
+    def __init__(self, engine: Engine, half_life_seconds: float,
+                 committed_shapes: dict[str, int] | None = None) -> None:
         self.engine = engine
         self.half_life_seconds = half_life_seconds
+        # Event shape ids known to be committed, shared by the units of work of one engine:
+        # a shape row is never deleted, so a committed id stays right.
+        self.committed_shapes = committed_shapes if committed_shapes is not None else {}
 
     def __enter__(self) -> SqlUnitOfWork:
         self.conn = self.engine.connect()
@@ -403,7 +425,8 @@ class SqlUnitOfWork:
         self.contacts: ContactRepository = SqlContactRepository(self.conn,
                                                                 self.half_life_seconds)
         self.accounts: AccountRepository = SqlAccountRepository(self.conn)
-        self.events: EventRepository = SqlEventRepository(self.conn)
+        self._events = SqlEventRepository(self.conn, self.committed_shapes)
+        self.events: EventRepository = self._events
         self.history: HistoryRepository = SqlHistoryRepository(self.conn)
         self.suppressions: SuppressionRepository = SqlSuppressionRepository(self.conn)
         self.api_keys: ApiKeyRepository = SqlApiKeyRepository(self.conn)
@@ -418,6 +441,7 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         self.tx.commit()
+        self.committed_shapes.update(self._events._shape_ids)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -432,6 +456,8 @@ class SqlUnitOfWork:
             yield
         except BaseException:
             nested.rollback()
-            self.events = SqlEventRepository(self.conn)  # its cached shape ids may be undone
+            # Shape ids it made may be undone.
+            self._events = SqlEventRepository(self.conn, self.committed_shapes)
+            self.events = self._events
             raise
         nested.commit()

@@ -163,5 +163,6 @@ def hooks_deliveries(
     table("Deliveries", ["id", "webhook", "topic", "status", "attempts", "last code",
                          "last error", "next attempt", "delivered"],
           [[d.id, d.webhook_id, d.topic, d.status, d.attempts, d.last_status_code or "",
-            " ".join((d.last_error or "").split())[:60], when(d.next_attempt_at), when(d.delivered_at)]
+            " ".join((d.last_error or "").split())[:60], when(d.next_attempt_at),
+            when(d.delivered_at)]
            for d in rows])

@@ -1,0 +1,209 @@
+"""Many track and page calls at once: what ``record_in`` does for each, in a few statements.
+
+Identities are looked up for the whole run in three queries, new visitors are created
+together, each contact's events are scored in event-time order with the stage rules applied
+after each, and everything is written with one statement per table. The result is what
+recording the calls one by one gives (the tests compare both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadflow.domain.fit import score_fit
+from leadflow.domain.identity import suppression_hash
+from leadflow.domain.lifecycle import apply_event_in_order, evaluate, rebuild_from_history
+from leadflow.domain.model import Contact, Event, StageChange
+from leadflow.domain.ports import UnitOfWork
+from leadflow.domain.webhooks import (
+    MILESTONE_REACHED,
+    STAGE_CHANGED,
+    TEMPERATURE_CHANGED,
+    milestone_payload,
+    stage_change_payload,
+    temperature_payload,
+)
+from leadflow.services.contacts import normalize_contact_fields
+from leadflow.services.context import Context
+from leadflow.services.events import EventIn
+
+IDENTITY_ORDER = ("user_id", "email", "anonymous_id")  # as record_in resolves a caller
+
+
+# What recording events can change on a contact (fit, consent, qualification... stay).
+TRACKING_COLUMNS = ("stage", "stage_entered_at", "temperature", "temperature_until",
+                    "last_event_at", "updated_at", "recycle_baseline", "engagement_score",
+                    "engagement_t0", "engagement_rank", "engagement_breakdown",
+                    "engagement_caps", "signals")
+
+
+class NeedsOneByOne(Exception):
+    """This run holds something the bulk path does not do (an erased person's id)."""
+
+
+@dataclass
+class BulkResult:
+    stored: int = 0
+    duplicates: int = 0
+    contact_ids: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _Writes:
+    changes: list[StageChange] = field(default_factory=list)
+    milestones: list[tuple[int, str, float, str, str]] = field(default_factory=list)
+    outbox: list[tuple[str, int | None, dict[str, Any], float]] = field(default_factory=list)
+
+
+def _ids(event: EventIn) -> list[tuple[str, str]]:
+    return [(kind, value) for kind, value in (("user_id", event.user_id),
+                                              ("email", event.email),
+                                              ("anonymous_id", event.anonymous_id)) if value]
+
+
+def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> BulkResult:
+    """Record validated events that name no contact id, inside an open unit of work."""
+    cfg = ctx.config
+    now = ctx.clock.now()
+    result = BulkResult()
+    fresh: list[EventIn] = []
+    seen: set[str] = set()
+    stored = uow.events.existing_messages([e.message_id for e in events if e.message_id])
+    for event in events:
+        if event.message_id and (event.message_id in stored or event.message_id in seen):
+            result.duplicates += 1
+            continue
+        if event.message_id:
+            seen.add(event.message_id)
+        fresh.append(event)
+    if not fresh:
+        return result
+    values: dict[str, set[str]] = {kind: set() for kind in IDENTITY_ORDER}
+    for event in fresh:
+        for kind, value in _ids(event):
+            values[kind].add(value)
+    hashes = [suppression_hash(kind, value, ctx.suppression_salt)
+              for kind in IDENTITY_ORDER for value in values[kind]]
+    if uow.suppressions.is_suppressed(hashes):
+        raise NeedsOneByOne("an erased person's identity is in this run")
+    owners: dict[tuple[str, str], int] = {}
+    for kind in IDENTITY_ORDER:
+        if values[kind]:
+            for value, cid in uow.contacts.find_identities(kind, sorted(values[kind])).items():
+                owners[(kind, value)] = cid
+
+    # Who each event is about, as record_in would decide one event after the other.
+    new_identities: list[tuple[int, str, str]] = []
+    new_contacts: dict[int, Contact] = {}  # provisional (negative) id → contact
+    owner_of: list[int] = []
+    for event in fresh:
+        found = next((owners[k] for k in _ids(event) if k in owners), None)
+        if found is None:
+            found = -(len(new_contacts) + 1)
+            new_contacts[found] = _visitor(ctx, event, provisional_id=found, now=now)
+            for kind, value in _ids(event):
+                owners[(kind, value)] = found
+                new_identities.append((found, kind, value))
+        else:
+            for kind in ("user_id", "anonymous_id"):
+                value = getattr(event, kind)
+                if value and (kind, value) not in owners:
+                    owners[(kind, value)] = found
+                    new_identities.append((found, kind, value))
+        owner_of.append(found)
+
+    known = {c.id or 0: c for c in uow.contacts.get_many(
+        sorted({cid for cid in owner_of if cid > 0}))}
+    erased = [cid for cid, c in known.items() if cfg.is_erased(c.stage)]
+    if erased or len(known) != len({cid for cid in owner_of if cid > 0}):
+        raise NeedsOneByOne("an erased or vanished contact is in this run")
+
+    uow.contacts.add_many(list(new_contacts.values()))  # gives each its real id
+    contacts: dict[int, Contact] = {**known, **new_contacts}
+    writes = _Writes()
+    for provisional, contact in new_contacts.items():
+        assert contact.id is not None
+        first = StageChange(contact_id=contact.id, from_stage=None, to_stage=contact.stage,
+                            at=contact.stage_entered_at, actor="tracking",
+                            config_version=cfg.config_version, reason="first seen",
+                            kind="forward")
+        writes.changes.append(first)
+        writes.outbox.append((STAGE_CHANGED, contact.id, stage_change_payload(contact, first),
+                              first.at))
+        del provisional
+    uow.history.add_audits([
+        (c.id, now, "tracking", "created",
+         {k: v for k, v in (("email", c.email), ("source", c.source)) if v is not None})
+        for c in new_contacts.values() if c.id is not None])
+    uow.contacts.add_identities([(contacts[cid].id or 0, kind, value)
+                                 for cid, kind, value in new_identities])
+
+    by_contact: dict[int, list[EventIn]] = {}
+    stored_events: list[Event] = []
+    for event, key in zip(fresh, owner_of, strict=True):
+        contact = contacts[key]
+        assert contact.id is not None
+        assert event.ts is not None
+        by_contact.setdefault(key, []).append(event)
+        stored_events.append(Event(contact_id=contact.id, ts=event.ts, shape=event.shape,
+                                   message_id=event.message_id, properties=event.properties,
+                                   received_at=now))
+    uow.events.add_many(stored_events)
+
+    for key, mine in by_contact.items():
+        contact = contacts[key]
+        assert contact.id is not None
+        mine.sort(key=lambda e: e.ts or 0.0)
+        first_ts = mine[0].ts or 0.0
+        if contact.last_event_at is not None and first_ts < contact.last_event_at:
+            # A late event: replay the whole history (now stored) so caps and decay are exact.
+            rebuild_from_history(contact, uow.events.history(contact.id), cfg)
+            _evaluate(contact, ctx, at=mine[-1].ts or 0.0, now=now, writes=writes)
+        else:
+            for event in mine:
+                assert event.ts is not None
+                apply_event_in_order(contact, ts=event.ts, shape=event.shape, config=cfg)
+                _evaluate(contact, ctx, at=event.ts, now=now, writes=writes)
+        contact.updated_at = now
+        result.contact_ids.add(contact.id)
+    uow.history.add_stage_changes(writes.changes)
+    uow.history.add_milestones(writes.milestones)
+    uow.outbox.add_many(writes.outbox)
+    uow.contacts.save_many([contacts[k] for k in by_contact], columns=TRACKING_COLUMNS)
+    result.stored = len(stored_events)
+    return result
+
+
+def _visitor(ctx: Context, event: EventIn, *, provisional_id: int, now: float) -> Contact:
+    """A first-seen visitor, as ``new_contact`` makes one for a tracking call."""
+    assert event.ts is not None
+    values = normalize_contact_fields({"email": event.email, "source": event.utm_source})
+    contact = Contact(id=provisional_id, stage=ctx.config.first_stage("entry").key,
+                      stage_entered_at=event.ts, created_at=now, updated_at=now,
+                      email=values["email"], source=values["source"])
+    contact.fit = score_fit(contact, None, ctx.config.fit)
+    return contact
+
+
+def _evaluate(contact: Contact, ctx: Context, *, at: float, now: float,
+              writes: _Writes) -> None:
+    assert contact.id is not None
+    cfg = ctx.config
+    contact.updated_at = now
+    outcome = evaluate(contact, cfg, at=at, now=now)
+    for key in outcome.milestones:
+        writes.milestones.append((contact.id, key, contact.milestones[key], "rule",
+                                  cfg.config_version))
+        writes.outbox.append((MILESTONE_REACHED, contact.id, milestone_payload(contact, key),
+                              contact.milestones[key]))
+    for change in outcome.stage_changes:
+        writes.changes.append(change)
+        writes.outbox.append((STAGE_CHANGED, contact.id, stage_change_payload(contact, change),
+                              change.at))
+    if outcome.temperature_changed:
+        writes.outbox.append((TEMPERATURE_CHANGED, contact.id,
+                              temperature_payload(contact, outcome.temperature_before, now), now))
+
+
