@@ -65,7 +65,9 @@ FIND_MESSAGES = select(t.events.c.message_id).where(
 PG_FIND_IDENTITIES = select(t.identities.c.value, t.identities.c.contact_id).where(
     t.identities.c.kind == bindparam("kind"),
     t.identities.c.value == any_(bindparam("values", type_=ARRAY(String))))
+# The explicit IS NOT NULL lets a generic (prepared) plan use the partial unique index.
 PG_FIND_MESSAGES = select(t.events.c.message_id).where(
+    t.events.c.message_id.is_not(None),
     t.events.c.message_id == any_(bindparam("ids", type_=ARRAY(String))))
 PG_FIND_SUPPRESSED = select(t.suppressions.c.hash).where(
     t.suppressions.c.hash == any_(bindparam("hashes", type_=ARRAY(String))))
