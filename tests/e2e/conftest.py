@@ -19,8 +19,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,6 +46,20 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def eventually(what: str, check: Callable[[], Any], timeout: float = 30.0,
+               detail: Callable[[], Any] | None = None) -> Any:
+    """Poll ``check`` until it returns something truthy (returned), or fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}"
+                                 + (f": {detail()}" if detail else ""))
+        time.sleep(0.2)
 
 
 class LeadflowServer:

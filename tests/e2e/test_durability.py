@@ -33,7 +33,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from leadflow.domain.webhooks import verify
-from tests.e2e.conftest import LeadflowServer
+from tests.e2e.conftest import LeadflowServer, eventually
 
 BATCHES = 45
 PER_BATCH = 20
@@ -174,15 +174,6 @@ class Streamer:
             time.sleep(0.1)
 
 
-def wait_for(what: str, check: Any, timeout: float, detail: Any = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}"
-                                 + (f": {detail()}" if detail else ""))
-        time.sleep(0.2)
-
-
 def delivery_state(db: Engine) -> dict[str, int]:
     with db.connect() as conn:
         row = conn.execute(text(
@@ -205,7 +196,7 @@ def test_sigkill_while_streaming_loses_and_doubles_nothing(
     client = threading.Thread(target=streamer.run, name="streamer", daemon=True)
     client.start()
     try:
-        wait_for(f"{KILL_AFTER_ACKED} acknowledged batches",
+        eventually(f"{KILL_AFTER_ACKED} acknowledged batches",
                  lambda: len(streamer.acked) >= KILL_AFTER_ACKED or not client.is_alive(),
                  timeout=60)
         assert streamer.error is None, streamer.error
@@ -244,7 +235,7 @@ def test_sigkill_while_streaming_loses_and_doubles_nothing(
     assert visitors == BATCHES * NEW_VISITORS_PER_BATCH
 
     # Every stage change was relayed to the outbox and delivered after the restart.
-    wait_for("every stage.changed message delivered", lambda: (
+    eventually("every stage.changed message delivered", lambda: (
         (s := delivery_state(db))["unrelayed"] == 0 and s["outbox"] > 0
         and s["delivered"] == s["deliveries"] == s["outbox"]), timeout=60,
         detail=lambda: f"{delivery_state(db)}\n{server.log_tail(15)}")
