@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadflow.domain.errors import ConfigInvalid, ConfigProblem
-from leadflow.domain.matching import SHAPE_FIELDS, Matcher
+from leadflow.domain.matching import SHAPE_FIELDS, EventShape, Matcher
 
 ROLES = ("entry", "interest", "handoff", "commit", "won", "excluded", "erased")
 MAIN_ROLES = ("entry", "interest", "handoff", "commit", "won")
@@ -73,14 +73,29 @@ class EngagementRule:
     description: str = ""
 
 
+SHAPE_CACHE_LIMIT = 50_000  # distinct event shapes remembered per configuration
+
+
 @dataclass(frozen=True)
 class EngagementConfig:
     half_life_days: float
     rules: tuple[EngagementRule, ...]
+    _by_shape: dict[EventShape, list[EngagementRule]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     @property
     def half_life_seconds(self) -> float:
         return self.half_life_days * 86400.0
+
+    def rules_for(self, shape: EventShape) -> list[EngagementRule]:
+        """The rules an event of this shape matches (remembered: shapes repeat a lot)."""
+        found = self._by_shape.get(shape)
+        if found is None:
+            if len(self._by_shape) >= SHAPE_CACHE_LIMIT:
+                self._by_shape.clear()
+            found = [r for r in self.rules if r.when.matches(shape)]
+            self._by_shape[shape] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -170,6 +185,18 @@ class LifecycleConfig:
     questions: tuple[Question, ...]
     temperature: TemperatureConfig
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    _signals_by_shape: dict[EventShape, list[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+    def signals_for(self, shape: EventShape) -> list[str]:
+        """The named signals an event of this shape is (remembered like rules_for)."""
+        found = self._signals_by_shape.get(shape)
+        if found is None:
+            if len(self._signals_by_shape) >= SHAPE_CACHE_LIMIT:
+                self._signals_by_shape.clear()
+            found = [name for name, m in self.signals.items() if m.matches(shape)]
+            self._signals_by_shape[shape] = found
+        return found
 
     @property
     def config_version(self) -> str:

@@ -109,7 +109,7 @@ def replay(
         apply_event(
             state,
             ts=ts,
-            rules=matching_rules(config.rules, shape),
+            rules=config.rules_for(shape),
             half_life_seconds=config.half_life_seconds,
         )
     return state

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 from leadflow.domain.config import LifecycleConfig
 from leadflow.domain.engagement import apply_event as apply_engagement
-from leadflow.domain.engagement import matching_rules, replay
+from leadflow.domain.engagement import replay
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Contact, StageChange
-from leadflow.domain.signals import record_signals
+from leadflow.domain.signals import note_signals
 from leadflow.domain.stages import exclusion_target, facts_for, forward_target, milestones_reached
 from leadflow.domain.temperature import temperature_of
 
@@ -80,14 +80,15 @@ def apply_event_in_order(
     contact: Contact, *, ts: float, shape: EventShape, config: LifecycleConfig,
 ) -> Outcome:
     """Score and record the signals of an event no older than the contact's latest one."""
-    rules = matching_rules(config.engagement.rules, shape)
+    rules = config.engagement.rules_for(shape)
     h = config.engagement.half_life_seconds
     awarded = apply_engagement(contact.engagement, ts=ts, rules=rules, half_life_seconds=h)
     if contact.recycled_at is not None and ts <= contact.recycled_at and awarded:
         # Evidence from before the recycle that arrives after it belongs to the baseline.
         contact.recycle_baseline += sum(awarded.values()) * 2.0 ** (
             -(contact.recycled_at - ts) / h)
-    signals = record_signals(contact.signals, shape, ts, config.signals)
+    signals = config.signals_for(shape)
+    note_signals(contact.signals, signals, ts)
     contact.last_event_at = ts if contact.last_event_at is None else max(contact.last_event_at, ts)
     out = Outcome(awarded=awarded, signals=signals)
     return out
@@ -101,7 +102,7 @@ def rebuild_from_history(
     contact.engagement = replay(history, config.engagement)
     contact.signals = {}
     for ts, shape in history:
-        record_signals(contact.signals, shape, ts, config.signals)
+        note_signals(contact.signals, config.signals_for(shape), ts)
     contact.last_event_at = history[-1][0] if history else None
     if contact.recycled_at is not None:
         before = replay(history, config.engagement, until=contact.recycled_at)

@@ -16,9 +16,13 @@ def record_signals(
     seen: dict[str, SignalSeen], shape: EventShape, ts: float, definitions: Mapping[str, Matcher]
 ) -> list[str]:
     names = signals_of(shape, definitions)
+    note_signals(seen, names, ts)
+    return names
+
+
+def note_signals(seen: dict[str, SignalSeen], names: list[str], ts: float) -> None:
     for name in names:
         seen.setdefault(name, SignalSeen()).add(ts)
-    return names
 
 
 def seen_since(seen: Mapping[str, SignalSeen], name: str, since: float | None) -> bool:
