@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from huey import Huey
+from huey import Huey, crontab
 from huey.consumer import Consumer
+from huey.exceptions import TaskLockedException
 from huey.signals import SIGNAL_COMPLETE, SIGNAL_ERROR
 
 from leadflow.adapters.queue.huey_queue import EmbeddedConsumer, RelayLoop, make_huey
 from leadflow.adapters.webhook_http import HttpxSender
 from leadflow.bootstrap import App
 from leadflow.entrypoints.metrics import JOBS_DONE, WEBHOOKS
+from leadflow.services.temperatures import refresh_expired_temperatures
 from leadflow.services.webhooks import deliver, relay
 
 log = logging.getLogger("leadflow.worker")
@@ -31,6 +33,8 @@ class Jobs:
         self.huey: Huey = make_huey(redis_url=s.redis_url, sqlite_path=s.queue_path)
         self.sender = HttpxSender(timeout=s.webhook_timeout_seconds)
         self.deliver_webhook = self.huey.task(name="deliver_webhook")(self._deliver_webhook)
+        self.refresh_temperatures = self.huey.periodic_task(
+            crontab(minute="*"), name="refresh_temperatures")(self._refresh_temperatures)
         self.huey.signal(SIGNAL_COMPLETE)(self._on_complete)
         self.huey.signal(SIGNAL_ERROR)(self._on_error)
 
@@ -41,6 +45,15 @@ class Jobs:
         WEBHOOKS.labels(status=status).inc()
         log.info("webhook delivery", extra={"delivery_id": delivery_id, "status": status})
         return status
+
+    def _refresh_temperatures(self) -> int:
+        """Every minute: temperatures that time alone changed (a demo request growing old).
+        One worker at a time: the lock spans every worker on the same queue."""
+        try:
+            with self.huey.lock_task("refresh_temperatures"):
+                return refresh_expired_temperatures(uow_factory=self.app.uow, ctx=self.app.ctx)
+        except TaskLockedException:
+            return 0  # another worker is at it
 
     def _on_complete(self, signal: str, task: Any, *args: Any) -> None:
         JOBS_DONE.labels(task=task.name, outcome="ok").inc()
@@ -64,7 +77,7 @@ class Worker:
     def __init__(self, jobs: Jobs, *, threads: int = 2, embedded: bool = False) -> None:
         self.jobs = jobs
         self.consumer = (EmbeddedConsumer if embedded else Consumer)(
-            jobs.huey, workers=threads, worker_type="thread", periodic=False,
+            jobs.huey, workers=threads, worker_type="thread", periodic=True,
             initial_delay=0.05, max_delay=0.5, backoff=1.5)
         self.relay = RelayLoop(jobs.relay_once, jobs.app.settings.relay_interval_seconds)
 

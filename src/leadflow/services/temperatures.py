@@ -6,13 +6,17 @@ from collections.abc import Callable
 
 from leadflow.domain.lifecycle import refresh_temperature
 from leadflow.domain.ports import UnitOfWork
+from leadflow.services.common import record_temperature_change
 from leadflow.services.context import Context
 
 
 def refresh_expired_temperatures(
     *, uow_factory: Callable[[], UnitOfWork], ctx: Context, batch: int = 2000,
 ) -> int:
-    """Recompute every temperature whose reading expired; return how many were refreshed."""
+    """Recompute every temperature whose reading expired; return how many were refreshed.
+
+    Each change is a ``temperature.changed`` webhook message, written with the change.
+    """
     done = 0
     now = ctx.clock.now()
     while True:
@@ -21,7 +25,9 @@ def refresh_expired_temperatures(
             if not ids:
                 return done
             for contact in uow.contacts.get_many(ids):
-                refresh_temperature(contact, ctx.config, now=now)
+                before = contact.temperature
+                if refresh_temperature(contact, ctx.config, now=now):
+                    record_temperature_change(uow, contact, before=before, at=now)
                 if contact.temperature_until is not None and contact.temperature_until <= now:
                     # A reading that ends right now (a score exactly at a threshold) is read
                     # again a moment later, not kept for ever.
