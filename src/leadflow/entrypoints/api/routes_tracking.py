@@ -8,6 +8,7 @@ own (listed in the answer and the log) while its valid neighbours are stored.
 from __future__ import annotations
 
 import logging
+import math
 import zlib
 from importlib.resources import files
 from typing import Any
@@ -68,8 +69,10 @@ async def _take(request: Request, kind: str | None) -> Response:
             needs=TRACK))
         wait = request.app.state.rate_limiter.allow(key.prefix)
         if wait is not None:
+            # Whole seconds, rounded up: "0" would tell the client to come back at once.
             return JSONResponse(error_body("rate_limited", "too many requests; slow down"),
-                                status_code=429, headers={"Retry-After": f"{wait:.0f}"})
+                                status_code=429,
+                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
         if kind is None:
             messages = body.get("batch")
             if not isinstance(messages, list):
