@@ -224,7 +224,7 @@ def test_sigkill_while_streaming_loses_and_doubles_nothing(
     # Every acknowledged event is stored exactly once, retried batches included.
     expected = {m["messageId"] for batch in batches for m in batch}
     with db.connect() as conn:
-        counts = dict(conn.execute(text(
+        counts: dict[str, int] = dict(conn.execute(text(
             "SELECT message_id, count(*) FROM events GROUP BY message_id")).all())
         total = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
         visitors = conn.execute(text(
