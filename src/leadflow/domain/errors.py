@@ -9,6 +9,8 @@ entrypoints map the classes to exit codes (CLI) and HTTP statuses (API):
 - ``Conflict`` (409): the request contradicts the current state (duplicate email...).
 - ``MoveNotAllowed`` (409): a stage move breaks the pipeline rules.
 - ``Suppressed`` (409): the identity belongs to an erased contact and may not come back.
+- ``ConcurrentChange`` (409): another transaction changed the same thing at the same moment;
+  the same request again will go through (tracking retries it itself).
 - ``Unauthenticated`` (401): no key or token, or one that is unknown or revoked.
 - ``Forbidden`` (403): the key or user may not do this.
 - ``TooLarge`` (413 in the REST API; 400 on the tracking API, as Segment answers): a body
@@ -77,6 +79,10 @@ class MoveNotAllowed(LeadflowError):
 
 class Suppressed(LeadflowError):
     code = "suppressed"
+
+
+class ConcurrentChange(Conflict):
+    code = "concurrent_change"
 
 
 class Unavailable(LeadflowError):

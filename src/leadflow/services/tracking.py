@@ -7,11 +7,13 @@ dropped on its own and listed; its valid neighbours are stored.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadflow.domain.errors import InvalidInput, LeadflowError
+from leadflow.domain.errors import ConcurrentChange, InvalidInput, LeadflowError
 from leadflow.domain.lifecycle import evaluate
 from leadflow.domain.ports import UnitOfWork
 from leadflow.services.common import load_contact, persist_outcome, refit
@@ -35,6 +37,8 @@ from leadflow.services.tracking_messages import (
     TrackCall,
     read_message,
 )
+
+CONCURRENT_RETRIES = 8
 
 
 @dataclass
@@ -128,9 +132,23 @@ def take_messages(*, uow: UnitOfWork, ctx: Context, messages: Sequence[Any],
     """Store every valid message of one request in one transaction; list the others.
 
     Runs of track and page calls go through the bulk path (``bulk``); identify, group and
-    alias calls, which may merge contacts, one at a time between them.
+    alias calls, which may merge contacts, one at a time between them. A request that meets
+    a concurrent one creating the same visitor is simply done again.
     """
     good, bad = read_messages(messages, envelope, kind=kind, oversize=oversize)
+    for attempt in range(CONCURRENT_RETRIES):
+        try:
+            return _take(uow, ctx, good, bad, bulk=bulk)
+        except ConcurrentChange:
+            if attempt == CONCURRENT_RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _take(uow: UnitOfWork, ctx: Context, good: list[_Prepared], bad: list[Rejected], *,
+          bulk: bool) -> TrackingResult:
+    bad = list(bad)
     while True:
         result = TrackingResult(rejected=list(bad))
         failed: _Prepared | None = None
@@ -148,6 +166,7 @@ def take_messages(*, uow: UnitOfWork, ctx: Context, messages: Sequence[Any],
                 return result
         # Undo the whole attempt and go again without the message that failed: rare, and
         # cheaper than a savepoint around every message.
+        bad.append(result.rejected[-1])
         good = [g for g in good if g is not failed]
 
 

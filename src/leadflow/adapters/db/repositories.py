@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_rows import insert_returning_ids, insert_rows, is_postgresql
@@ -37,6 +38,7 @@ from leadflow.adapters.db.operations import (
     SqlOutboxRepository,
     SqlWebhookRepository,
 )
+from leadflow.domain.errors import ConcurrentChange
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
 from leadflow.domain.ports import (
@@ -71,6 +73,22 @@ PG_FIND_MESSAGES = select(t.events.c.message_id).where(
     t.events.c.message_id == any_(bindparam("ids", type_=ARRAY(String))))
 PG_FIND_SUPPRESSED = select(t.suppressions.c.hash).where(
     t.suppressions.c.hash == any_(bindparam("hashes", type_=ARRAY(String))))
+TRANSIENT_SQLSTATES = {"23505", "40001", "40P01"}  # unique violation, serialization, deadlock
+
+
+def is_transient(exc: object) -> bool:
+    """A failure that running the same work again can get past: another transaction
+    inserted the same key first, or the database chose this one to break a deadlock.
+    (COPY runs on the driver's own cursor, so its errors come unwrapped.)"""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    text = str(orig).lower()
+    return "unique constraint failed" in text or "database is locked" in text
+
+
 IN_SLICE = 500  # values per IN (...) list: within every database's limit of parameters
 
 
@@ -105,9 +123,14 @@ class SqlContactRepository:
         return found[0] if found else None
 
     def get_many(self, contact_ids: Sequence[int]) -> list[Contact]:
+        """Contacts by id. On PostgreSQL their rows stay locked until the transaction ends,
+        so two units of work changing the same contact take turns (SQLite locks it all)."""
         if not contact_ids:
             return []
-        rows = self.conn.execute(select(t.contacts).where(t.contacts.c.id.in_(contact_ids)))
+        query = select(t.contacts).where(t.contacts.c.id.in_(contact_ids))
+        if is_postgresql(self.conn):
+            query = query.order_by(t.contacts.c.id).with_for_update()
+        rows = self.conn.execute(query)
         rows_by_id = {r.id: r for r in rows}
         ms = self._milestones(list(rows_by_id))
         return [contact_from_row(rows_by_id[i], ms[i]) for i in contact_ids if i in rows_by_id]
@@ -423,6 +446,10 @@ class SqlUnitOfWork:
     def __enter__(self) -> SqlUnitOfWork:
         self.conn = self.engine.connect()
         self.tx = self.conn.begin()
+        if self.conn.dialect.name == "sqlite":
+            # Take the write lock now, before reading: what this unit reads stays true until
+            # it commits (no lost update), and it never fails upgrading a stale read snapshot.
+            self.conn.exec_driver_sql("BEGIN IMMEDIATE")
         # Typed as the ports, as the UnitOfWork protocol's (mutable) attributes require.
         self.contacts: ContactRepository = SqlContactRepository(self.conn,
                                                                 self.half_life_seconds)
@@ -436,10 +463,12 @@ class SqlUnitOfWork:
         self.webhooks: WebhookRepository = SqlWebhookRepository(self.conn)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if self.tx.is_active:
             self.tx.rollback()
         self.conn.close()
+        if isinstance(exc, Exception) and is_transient(exc):
+            raise ConcurrentChange("a concurrent change got in the way; try again") from exc
 
     def commit(self) -> None:
         self.tx.commit()
