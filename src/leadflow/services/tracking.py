@@ -103,6 +103,9 @@ def _apply(uow: UnitOfWork, ctx: Context, item: _Prepared, result: TrackingResul
             uow.contacts.add_identity(previous, "user_id", call.user_id)
     outcome = record_in(uow=uow, ctx=ctx, event=event)
     result.contact_ids.add(outcome.contact_id)
+    if isinstance(call, AliasCall) and _identity_owner(uow, call.previous_id) is None:
+        # An id never seen before: the device's later calls are this user's.
+        uow.contacts.add_identity(outcome.contact_id, "anonymous_id", call.previous_id)
     if isinstance(call, GroupCall):
         _link_account(uow, ctx, outcome.contact_id, call)
     result.stored += 1
