@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from leadflow.domain.errors import InvalidInput
+from leadflow.domain.choices import pick
 
 SCOPES = ("read", "write", "admin")
 TRACK = "track"
@@ -42,11 +42,5 @@ class ApiKey:
 
 
 def parse_scopes(values: Iterable[str]) -> tuple[str, ...]:
-    scopes = tuple(dict.fromkeys(v.strip().lower() for v in values if v.strip()))
-    unknown = [s for s in scopes if s not in SCOPES]
-    if unknown:
-        raise InvalidInput(f"unknown scope {unknown[0]!r}; choose from {', '.join(SCOPES)}",
-                           field="scopes")
-    if not scopes:
-        raise InvalidInput("a secret key needs at least one scope", field="scopes")
-    return scopes
+    return pick(values, SCOPES, field="scopes", what="scope",
+                empty="a secret key needs at least one scope")

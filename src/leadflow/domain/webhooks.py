@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Iterable
 from typing import Any
 
-from leadflow.domain.errors import InvalidInput
+from leadflow.domain.choices import pick
 from leadflow.domain.model import Contact, StageChange
 
 STAGE_CHANGED = "stage.changed"
@@ -26,14 +26,8 @@ MAX_RETRY_SECONDS = 3600.0
 
 
 def parse_topics(values: Iterable[str]) -> tuple[str, ...]:
-    topics = tuple(dict.fromkeys(v.strip().lower() for v in values if v.strip()))
-    unknown = [x for x in topics if x not in TOPICS]
-    if unknown:
-        raise InvalidInput(f"unknown topic {unknown[0]!r}; choose from {', '.join(TOPICS)}",
-                           field="topics")
-    if not topics:
-        raise InvalidInput("subscribe to at least one topic", field="topics")
-    return topics
+    return pick(values, TOPICS, field="topics", what="topic",
+                empty="subscribe to at least one topic")
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
