@@ -260,7 +260,7 @@ def test_a_manual_lead_with_a_referrer(app: App) -> None:
 @pytest.mark.parametrize(("data", "reason", "referrer", "error", "field"), [
     (ContactIn(email="x@example.com"), "  ", None, InvalidInput, "reason"),
     (ContactIn(first_name="No details"), "heard of them", None, InvalidInput, "email"),
-    (ContactIn(email="x@example.com"), "heard of them", 987_654, NotFound, "contact_id"),
+    (ContactIn(email="x@example.com"), "heard of them", 987_654, NotFound, "referred_by_id"),
 ])
 def test_a_manual_lead_needs_a_reason_details_and_a_real_referrer(
         app: App, data: ContactIn, reason: str, referrer: int | None, error: type[Exception],

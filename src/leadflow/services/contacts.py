@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from leadflow.domain.errors import Conflict, InvalidInput
+from leadflow.domain.errors import Conflict, InvalidInput, NotFound
 from leadflow.domain.identity import normalize_email
 from leadflow.domain.lifecycle import evaluate, move
 from leadflow.domain.model import ACCOUNT_ROLES, Account, ConsentRecord, Contact, StageChange
@@ -151,6 +151,15 @@ def upsert_account(*, uow: UnitOfWork, data: AccountIn, now: float,
     return account
 
 
+def email_owner(uow: UnitOfWork, email: str) -> int | None:
+    """The contact an email stands for: the one holding it, or else the one it identified
+    before (a contact keeps the emails it had, so events sent with them still find it)."""
+    holder = uow.contacts.get_by_email(email)
+    if holder is not None:
+        return holder.id
+    return uow.contacts.find_by_identity("email", email)
+
+
 def _consent(data: ContactIn, now: float) -> dict[str, ConsentRecord]:
     out = {}
     for channel, granted in data.consent.items():
@@ -171,7 +180,7 @@ def new_contact(
     values = normalize_contact_fields({k: getattr(data, k) for k in CONTACT_FIELDS})
     ensure_not_suppressed(uow, salt=ctx.suppression_salt, email=values.get("email"),
                           user_id=data.user_id, anonymous_id=data.anonymous_id)
-    if values.get("email") and uow.contacts.get_by_email(values["email"]) is not None:
+    if values.get("email") and email_owner(uow, values["email"]) is not None:
         raise Conflict(f"a contact with email {values['email']} already exists", field="email")
     account = upsert_account(uow=uow, data=data.account, now=now) if data.account else None
     entry = ctx.config.first_stage("entry").key
@@ -225,8 +234,9 @@ def create_manual_lead(
     if not (details["email"] or details["phone"]):
         raise InvalidInput("a lead needs an email or a phone number", field="email")
     with uow:
-        if referred_by_id is not None:
-            load_contact(uow, referred_by_id)
+        if referred_by_id is not None and uow.contacts.get(referred_by_id) is None:
+            raise NotFound(f"no contact with id {referred_by_id} to refer this lead",
+                           field="referred_by_id")
         if data.source is None:
             data.source = "referral" if referred_by_id is not None else "manual"
         interest = ctx.config.first_stage("interest").key
@@ -254,8 +264,8 @@ def update_contact(
         now = ctx.clock.now()
         if values.get("email") and values["email"] != contact.email:
             ensure_not_suppressed(uow, salt=ctx.suppression_salt, email=values["email"])
-            other = uow.contacts.get_by_email(values["email"])
-            if other is not None and other.id != contact.id:
+            other = email_owner(uow, values["email"])
+            if other is not None and other != contact.id:
                 raise Conflict(f"a contact with email {values['email']} already exists",
                                field="email")
             uow.contacts.add_identity(contact_id, "email", values["email"])

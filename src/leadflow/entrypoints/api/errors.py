@@ -54,8 +54,16 @@ def error_response(exc: LeadflowError, status: int | None = None) -> JSONRespons
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+    """Pydantic's location as the services name fields: ``events[1].type``."""
+    out = ""
+    for part in loc:
+        if part in ("body", "query", "path", "header"):
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
 
 
 def install_error_handlers(api: FastAPI) -> None:

@@ -32,6 +32,7 @@ from leadflow.services import moves
 from leadflow.services.contact_view import contact_view
 from leadflow.services.contacts import AccountIn, ContactIn
 from leadflow.services.events import EventIn, EventResult, record_event, record_events
+from leadflow.services.temperatures import refresh_expired_temperatures
 
 router = APIRouter(prefix="/api/v1")
 
@@ -60,6 +61,8 @@ def contacts_list(
                              grade=parse_grades(grade) if grade else None,
                              min_score=min_score, milestone=milestone, source=source,
                              owner_id=owner_id, search=q)
+    # As `leadflow contacts list` does: temperatures the clock alone changed are read anew.
+    refresh_expired_temperatures(uow_factory=app.uow, ctx=app.ctx)
     with app.engine.connect() as conn:
         items, total = list_contacts(conn, app.config, filters, now=app.clock.now(), sort=sort,
                                      limit=limit, offset=offset)
