@@ -140,8 +140,6 @@ def test_alias_merges_the_previous_id_into_the_user(api: TestClient, app: App,
     assert row.stage == "lead"  # the device's form and the user's email, together
 
 
-@pytest.mark.xfail(strict=True, reason="services/tracking.py: an alias whose previousId is "
-                   "unknown links nothing, so that id's later events make a new contact")
 def test_alias_of_an_unseen_previous_id_links_it_to_the_user(api: TestClient, app: App,
                                                              keys: Keys) -> None:
     post(api, "/v1/identify", message("identify", 9, userId="user-2",
