@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     rescore_chunk_contacts: int = Field(default=250_000, gt=0)
     redis_url: str | None = Field(default=None,
                                   description="Job queue on Redis; default: SQLite in data_dir")
+    queue_name: str = Field(default="leadflow", min_length=1,
+                            description="Queue name: installs sharing a Redis keep apart")
     host: str = Field(default="127.0.0.1", description="Address `leadflow serve` listens on")
     port: int = Field(default=8000, ge=1, le=65535)
     cors_origins: list[str] = Field(default=["*"],

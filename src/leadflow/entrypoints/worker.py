@@ -30,7 +30,8 @@ class Jobs:
     def __init__(self, app: App) -> None:
         self.app = app
         s = app.settings
-        self.huey: Huey = make_huey(redis_url=s.redis_url, sqlite_path=s.queue_path)
+        self.huey: Huey = make_huey(name=s.queue_name, redis_url=s.redis_url,
+                                    sqlite_path=s.queue_path)
         self.sender = HttpxSender(timeout=s.webhook_timeout_seconds)
         self.deliver_webhook = self.huey.task(name="deliver_webhook")(self._deliver_webhook)
         self.refresh_temperatures = self.huey.periodic_task(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from leadflow.domain.errors import InvalidInput, NotFound
+from leadflow.domain.errors import Conflict, NotFound
 from leadflow.domain.model import Account
 from leadflow.domain.ports import UnitOfWork
 from leadflow.services.contacts import AccountIn, refit_colleagues, upsert_account
@@ -44,7 +44,8 @@ def update_account(*, uow: UnitOfWork, ctx: Context, account_id: int,
         if domain and domain.lower() != (account.domain or ""):
             other = uow.accounts.get_by_domain(domain.lower())
             if other is not None and other.id != account_id:
-                raise InvalidInput(f"another account has the domain {domain}", field="domain")
+                raise Conflict(f"account {other.id} has the domain {domain.lower()}",
+                               field="domain")
             account.domain = domain.lower()
         # upsert_account finds this account again by its domain, or else by id and name.
         if isinstance(merged.get("name"), str) and merged["name"].strip():

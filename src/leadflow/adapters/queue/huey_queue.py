@@ -14,11 +14,11 @@ from huey.consumer import Consumer
 log = logging.getLogger("leadflow.queue")
 
 
-def make_huey(*, redis_url: str | None, sqlite_path: Path) -> Huey:
+def make_huey(*, name: str, redis_url: str | None, sqlite_path: Path) -> Huey:
     if redis_url:
-        return RedisHuey("leadflow", url=redis_url)
+        return RedisHuey(name, url=redis_url)
     sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("leadflow", filename=str(sqlite_path), journal_mode="wal")
+    return SqliteHuey(name, filename=str(sqlite_path), journal_mode="wal")
 
 
 class EmbeddedConsumer(Consumer):  # type: ignore[misc]
