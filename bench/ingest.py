@@ -499,7 +499,7 @@ def main() -> None:
         how = "binary COPY" if dialect == "postgresql" else "executemany"
         print(f"\nraw bulk insert ({how}) of the same {len(rows):,} rows into a fresh events "
               f"table with the same indexes: {raw_rate:,.0f} rows/s ({seconds:.1f} s)")
-        print(f"ratio HTTP ingestion / raw insert: {rate / raw_rate:.2f}")
+        print(f"ratio HTTP ingestion / raw insert: {rate / raw_rate:.3f}")
     finally:
         server.stop()
         engine.dispose()

@@ -49,7 +49,7 @@ def free_port() -> int:
 
 
 def eventually(what: str, check: Callable[[], Any], timeout: float = 30.0,
-               detail: Callable[[], Any] | None = None) -> Any:
+               detail: Callable[[], Any] | None = None, interval: float = 0.2) -> Any:
     """Poll ``check`` until it returns something truthy (returned), or fail after timeout."""
     deadline = time.monotonic() + timeout
     while True:
@@ -59,7 +59,7 @@ def eventually(what: str, check: Callable[[], Any], timeout: float = 30.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}"
                                  + (f": {detail()}" if detail else ""))
-        time.sleep(0.2)
+        time.sleep(interval)
 
 
 class LeadflowServer:

@@ -154,6 +154,7 @@ class Streamer:
                     self.answers[i] = self._send(client, i, {"batch": batch,
                                                              "sentAt": "2026-03-02T09:00:00Z"})
                     self.acked.append(i)
+                    time.sleep(0.01)  # a steady stream, not a burst over before the kill
         except BaseException as exc:  # reported by the test thread
             self.error = exc
 
@@ -197,8 +198,8 @@ def test_sigkill_while_streaming_loses_and_doubles_nothing(
     client.start()
     try:
         eventually(f"{KILL_AFTER_ACKED} acknowledged batches",
-                 lambda: len(streamer.acked) >= KILL_AFTER_ACKED or not client.is_alive(),
-                 timeout=60)
+                   lambda: len(streamer.acked) >= KILL_AFTER_ACKED or not client.is_alive(),
+                   timeout=60, interval=0.005)
         assert streamer.error is None, streamer.error
         assert client.is_alive(), "the client finished before the kill; stream more batches"
         acked_before_kill = len(streamer.acked)
