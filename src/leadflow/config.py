@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +40,14 @@ class Settings(BaseSettings):
         description="A delivery handed to a worker is handed out again only after this")
     relay_interval_seconds: float = Field(default=0.5, gt=0)
     log_json: bool = Field(default=True, description="Structured JSON logs from serve/worker")
+
+    @model_validator(mode="after")
+    def _lease_covers_a_post(self) -> Settings:
+        if self.webhook_timeout_seconds >= self.webhook_lease_seconds:
+            raise ValueError("webhook_lease_seconds must be longer than "
+                             "webhook_timeout_seconds: a delivery is handed out again only "
+                             "when its post is over")
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -267,3 +267,22 @@ def test_webhook_subscriptions_are_checked(api: TestClient, app: App, keys: Keys
                     json={"url": "https://crm.example/hook",
                           "topics": ["stage.changed"]}).status_code == 403
     assert count(app, t.webhooks) == 0
+
+
+def test_a_job_whose_lease_cannot_cover_the_post_leaves_it(api: TestClient, app: App,
+                                                           keys: Keys, receiver: Receiver,
+                                                           clock: FakeClock) -> None:
+    subscribe(api, keys, receiver.url)
+    new_contact(api, keys)
+    jobs = jobs_of(api)
+    [(delivery_id, lease)] = relay(uow=app.uow, ctx=app.ctx, lease_seconds=60).handed_out
+    clock.advance(55)  # 5 s of lease left, a post may take 10: another job may get it soon
+    assert deliver(uow=app.uow, ctx=app.ctx, sender=jobs.sender, delivery_id=delivery_id,
+                   lease=lease, retry_seconds=10, timeout_seconds=10) == "superseded"
+    assert receiver.received == []
+    clock.advance(10)  # the lease ran out: the relay hands it out again, and it goes
+    [(again, new_lease)] = relay(uow=app.uow, ctx=app.ctx, lease_seconds=60).handed_out
+    assert again == delivery_id
+    assert deliver(uow=app.uow, ctx=app.ctx, sender=jobs.sender, delivery_id=delivery_id,
+                   lease=new_lease, retry_seconds=10, timeout_seconds=10) == "delivered"
+    assert len(receiver.received) == 1

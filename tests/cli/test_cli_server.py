@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from leadflow.adapters.db import tables as t
 from leadflow.bootstrap import App
 from leadflow.entrypoints.cli.base import app as cli
+from leadflow.entrypoints.cli.base import set_app
 from leadflow.services.api_keys import authenticate
 from leadflow.services.webhooks import relay
 
@@ -70,3 +73,13 @@ def test_webhooks_are_added_listed_removed_and_logged(cli_app: App) -> None:
     run("webhooks", "remove", "1")
     assert json.loads(run("webhooks", "deliveries", "--json"))[0]["status"] == "cancelled"
     assert "no active webhook with id 1" in run("webhooks", "remove", "1", code=2)
+
+
+def test_a_bad_setting_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    set_app(None)
+    monkeypatch.setenv("LEADFLOW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LEADFLOW_WEBHOOK_LEASE_SECONDS", "5")
+    assert "must be longer than webhook_timeout_seconds" in run("keys", "list", code=2)
+    monkeypatch.setenv("LEADFLOW_WEBHOOK_LEASE_SECONDS", "60")
+    monkeypatch.setenv("LEADFLOW_PORT", "eighty")
+    assert "LEADFLOW_PORT: Input should be a valid integer" in run("keys", "list", code=2)

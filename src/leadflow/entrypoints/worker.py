@@ -42,7 +42,8 @@ class Jobs:
     def _deliver_webhook(self, delivery_id: int, lease: float) -> str:
         status = deliver(uow=self.app.uow, ctx=self.app.ctx, sender=self.sender,
                          delivery_id=delivery_id, lease=lease,
-                         retry_seconds=self.app.settings.webhook_retry_seconds)
+                         retry_seconds=self.app.settings.webhook_retry_seconds,
+                         timeout_seconds=self.app.settings.webhook_timeout_seconds)
         WEBHOOKS.labels(status=status).inc()
         log.info("webhook delivery", extra={"delivery_id": delivery_id, "status": status})
         return status

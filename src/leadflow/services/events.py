@@ -212,6 +212,7 @@ def record_event(*, uow: UnitOfWork, ctx: Context, event: EventIn) -> EventResul
     """Record one event: dedupe, resolve the contact, score, apply the pipeline rules."""
     valid = validate_event(event, now=ctx.clock.now())
     with uow:
+        uow.serialize("tracking")
         result = record_in(uow=uow, ctx=ctx, event=valid)
         uow.commit()
     return result
@@ -225,6 +226,7 @@ def record_events(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]
     order = sorted(range(len(valid)), key=lambda i: valid[i].ts or 0.0)
     results: list[EventResult | None] = [None] * len(valid)
     with uow:
+        uow.serialize("tracking")
         for i in order:
             try:
                 results[i] = record_in(uow=uow, ctx=ctx, event=valid[i])

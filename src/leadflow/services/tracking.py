@@ -156,6 +156,9 @@ def _take(uow: UnitOfWork, ctx: Context, good: list[_Prepared], bad: list[Reject
         result = TrackingResult(rejected=list(bad))
         failed: _Prepared | None = None
         with uow:
+            # Tracking requests touch many contacts each, in no order: one at a time they
+            # neither deadlock nor race to create the same new visitor.
+            uow.serialize("tracking")
             try:
                 failed = _apply_all(uow, ctx, good, result, bulk=bulk)
             except (NeedsOneByOne, LeadflowError):

@@ -97,18 +97,21 @@ def relay(*, uow: Callable[[], UnitOfWork], ctx: Context, lease_seconds: float,
 
 
 def deliver(*, uow: Callable[[], UnitOfWork], ctx: Context, sender: WebhookSender,
-            delivery_id: int, lease: float, retry_seconds: float) -> str:
+            delivery_id: int, lease: float, retry_seconds: float,
+            timeout_seconds: float = 0.0) -> str:
     """Post one delivery, signed; record the attempt. Returns the delivery's status after.
 
-    The job runs only while ``lease`` (from the relay) is the delivery's current one: a job
-    that ran already, or one whose lease ran out and was handed to another worker, does
-    nothing, so a delivery is not posted twice by two jobs.
+    The job runs only while ``lease`` (from the relay) is the delivery's current one and
+    covers the whole post (``timeout_seconds``): a job that ran already, or one whose lease
+    ran out or is about to, does nothing, so two jobs do not post one delivery at once.
     """
     with uow() as work:
         delivery = work.webhooks.get_delivery(delivery_id)
         if delivery is None or delivery.status != "pending":
             return delivery.status if delivery else "missing"
-        if delivery.next_attempt_at != lease:
+        if delivery.next_attempt_at != lease or ctx.clock.now() + timeout_seconds >= lease:
+            # Handed to another job, or too little of the lease left to finish the post
+            # before the relay may hand it out again.
             return "superseded"
         hook = work.webhooks.get(delivery.webhook_id)
         message = work.webhooks.payload_of(delivery.outbox_id)

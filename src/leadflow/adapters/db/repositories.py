@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -473,6 +474,12 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         self.tx.commit()
         self.committed_shapes.update(self._events._shape_ids)
+
+    def serialize(self, name: str) -> None:
+        if is_postgresql(self.conn):
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big",
+                                 signed=True)
+            self.conn.execute(select(func.pg_advisory_xact_lock(key)))
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

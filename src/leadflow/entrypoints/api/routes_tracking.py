@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from leadflow.domain.access import TRACK
-from leadflow.domain.errors import InvalidInput, LeadflowError, TooLarge
+from leadflow.domain.errors import ConcurrentChange, InvalidInput, LeadflowError, TooLarge
 from leadflow.entrypoints.api.auth import get_app, token_of
 from leadflow.entrypoints.api.errors import error_body, error_response
 from leadflow.entrypoints.metrics import EVENTS_DUPLICATE, EVENTS_REJECTED, EVENTS_STORED
@@ -91,9 +91,16 @@ async def _take(request: Request, kind: str | None) -> Response:
         log.warning("tracking request refused",
                     extra={"path": request.url.path, "error": str(exc)})
         return error_response(exc, 400 if isinstance(exc, InvalidInput | TooLarge) else None)
-    result = await run_in_threadpool(lambda: take_messages(
-        uow=app.uow(), ctx=app.ctx, messages=messages, envelope=envelope, kind=kind,
-        oversize=oversize))
+    try:
+        result = await run_in_threadpool(lambda: take_messages(
+            uow=app.uow(), ctx=app.ctx, messages=messages, envelope=envelope, kind=kind,
+            oversize=oversize))
+    except ConcurrentChange as exc:
+        # SDKs drop a batch answered 4xx but retry a 5xx: this one must come again.
+        log.warning("tracking request deferred", extra={"path": request.url.path,
+                                                        "error": str(exc)})
+        return JSONResponse(error_body(exc.code, exc.message), status_code=503,
+                            headers={"Retry-After": "1"})
     EVENTS_STORED.inc(result.stored)
     EVENTS_DUPLICATE.inc(result.duplicates)
     for rejected in result.rejected:

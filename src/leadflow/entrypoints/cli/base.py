@@ -8,9 +8,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from leadflow.bootstrap import App
-from leadflow.domain.errors import ConfigInvalid, LeadflowError
+from leadflow.config import Settings
+from leadflow.domain.errors import ConfigInvalid, InvalidInput, LeadflowError
 from leadflow.entrypoints.cli.output import err_console
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,7 +24,15 @@ _state: dict[str, App] = {}
 
 def get_app() -> App:
     if "app" not in _state:
-        _state["app"] = App()
+        try:
+            settings = Settings()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = "_".join(str(p) for p in first["loc"]).upper()
+            where = f"LEADFLOW_{name}" if name else "settings"
+            raise InvalidInput(first["msg"].removeprefix("Value error, "),
+                               field=where) from None
+        _state["app"] = App(settings)
     return _state["app"]
 
 
