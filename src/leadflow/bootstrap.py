@@ -52,6 +52,12 @@ class App:
         return SqlUnitOfWork(self.engine, self.config.engagement.half_life_seconds,
                              self._committed_shapes)
 
+    def reader(self) -> SqlUnitOfWork:
+        """A unit of work for reading that does not wait for writers (on SQLite). One that
+        also writes must write before it reads, or it may meet ConcurrentChange."""
+        return SqlUnitOfWork(self.engine, self.config.engagement.half_life_seconds,
+                             self._committed_shapes, write_lock=False)
+
     def data_replaced(self) -> None:
         """Every row was deleted: forget what was cached about rows (event shape ids)."""
         self._committed_shapes.clear()

@@ -75,7 +75,10 @@ def revoke_api_key(*, uow: UnitOfWork, ctx: Context, key_id: int) -> None:
 
 
 def authenticate(*, uow: UnitOfWork, ctx: Context, token: str | None, needs: str) -> ApiKey:
-    """The key behind ``token`` if it is live and allows ``needs`` (a scope, or 'track')."""
+    """The key behind ``token`` if it is live and allows ``needs`` (a scope, or 'track').
+
+    Reads in one transaction and records the use in another, so a read-only unit of work
+    (one that does not wait for the write lock) serves."""
     if needs != TRACK and needs not in SCOPES:
         raise ValueError(needs)
     if not token:
@@ -94,8 +97,9 @@ def authenticate(*, uow: UnitOfWork, ctx: Context, token: str | None, needs: str
             what = "a public write key only sends tracking calls" if key.kind == "public" \
                 else f"this key's scopes ({', '.join(key.scopes)}) do not include {needs!r}"
             raise Forbidden(what, field="authorization")
-        now = ctx.clock.now()
-        if key.last_used_at is None or now - key.last_used_at > TOUCH_EVERY:
+    now = ctx.clock.now()
+    if key.last_used_at is None or now - key.last_used_at > TOUCH_EVERY:
+        with uow:  # a transaction of its own that only writes: no stale read to upgrade
             uow.api_keys.touch(key.id, now)
             uow.commit()
     return key

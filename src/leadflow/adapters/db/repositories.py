@@ -437,8 +437,10 @@ class SqlUnitOfWork:
     """One transaction. Leaving the block without ``commit()`` rolls everything back."""
 
     def __init__(self, engine: Engine, half_life_seconds: float,
-                 committed_shapes: dict[str, int] | None = None) -> None:
+                 committed_shapes: dict[str, int] | None = None, *,
+                 write_lock: bool = True) -> None:
         self.engine = engine
+        self.write_lock = write_lock
         self.half_life_seconds = half_life_seconds
         # Event shape ids known to be committed, shared by the units of work of one engine:
         # a shape row is never deleted, so a committed id stays right.
@@ -447,7 +449,7 @@ class SqlUnitOfWork:
     def __enter__(self) -> SqlUnitOfWork:
         self.conn = self.engine.connect()
         self.tx = self.conn.begin()
-        if self.conn.dialect.name == "sqlite":
+        if self.write_lock and self.conn.dialect.name == "sqlite":
             # Take the write lock now, before reading: what this unit reads stays true until
             # it commits (no lost update), and it never fails upgrading a stale read snapshot.
             self.conn.exec_driver_sql("BEGIN IMMEDIATE")

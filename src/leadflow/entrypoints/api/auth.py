@@ -41,7 +41,7 @@ def token_of(authorization: str | None) -> str | None:
 def require(scope: str) -> Callable[[Request], ApiKey]:
     def check(request: Request) -> ApiKey:
         app = get_app(request)
-        return authenticate(uow=app.uow(), ctx=app.ctx,
+        return authenticate(uow=app.reader(), ctx=app.ctx,
                             token=token_of(request.headers.get("authorization")), needs=scope)
     return check
 

@@ -65,7 +65,7 @@ async def _take(request: Request, kind: str | None) -> Response:
             raise InvalidInput("the body must be a JSON object", field="body")
         token = token_of(request.headers.get("authorization")) or body.get("writeKey")
         key = await run_in_threadpool(lambda: authenticate(
-            uow=app.uow(), ctx=app.ctx, token=token if isinstance(token, str) else None,
+            uow=app.reader(), ctx=app.ctx, token=token if isinstance(token, str) else None,
             needs=TRACK))
         wait = request.app.state.rate_limiter.allow(key.prefix)
         if wait is not None:
@@ -139,7 +139,7 @@ async def project_settings(write_key: str, request: Request) -> Response:
     """The settings analytics.js loads at start: send everything to this server."""
     app = get_app(request)
     try:
-        await run_in_threadpool(lambda: authenticate(uow=app.uow(), ctx=app.ctx,
+        await run_in_threadpool(lambda: authenticate(uow=app.reader(), ctx=app.ctx,
                                                      token=write_key, needs=TRACK))
     except LeadflowError as exc:
         return error_response(exc, 404)
