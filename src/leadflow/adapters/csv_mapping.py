@@ -14,12 +14,14 @@ A mapping is a file path or the name of one shipped in ``leadflow/mappings`` (``
     events: [{type: page_view, count: Visits}]
     join: {file: other.csv, key: id}
     label: {attribute: won, joined: true}
+    model: {leaking: [won_date], ignore: [seller_id]}   # never read by a predictive model
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+from dataclasses import replace
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
@@ -39,6 +41,7 @@ from leadflow.services.import_mapping import (
     ImportMapping,
     JoinSpec,
     LabelSpec,
+    ModelSpec,
     RowCondition,
     StageSpec,
     ValueSpec,
@@ -47,7 +50,7 @@ from leadflow.services.import_values import zone
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 TOP_KEYS = ("name", "csv", "missing", "timezone", "time", "id", "stage", "contact",
-            "attributes", "account", "consent", "consent_source", "events", "join", "label")
+            "attributes", "account", "consent", "consent_source", "events", "join", "label", "model")
 VALUE_KEYS = ("column", "value", "type", "map", "other", "missing", "required", "default",
               "format")
 EVENT_KEYS = ("type", "key", "count", "max_count", "when", "at", "premium", "properties")
@@ -184,6 +187,8 @@ class _Parser:
             events=self.events(top.get("events"), joined=join is not None), join=join,
             label=self.label(top.get("label"), joined=join is not None),
         )
+        if "model" in top:
+            mapping = replace(mapping, model=self.model(top["model"], mapping))
         if mapping.id is None and "email" not in contact:
             self.add("(top)", "no id: give an id column, or map contact.email, so that "
                      "importing the file again finds its contacts instead of duplicating them")
@@ -312,6 +317,20 @@ class _Parser:
         value = self.value(spec, "label", default_type="bool", types=("bool",)) if spec else None
         return LabelSpec(where=self.where("label"), attribute=attribute, value=value,
                          joined=from_join)
+
+    def model(self, data: Any, mapping: ImportMapping) -> ModelSpec:
+        spec = self.table(data, "model", ("leaking", "ignore"))
+        known = {*mapping.contact, *mapping.attributes, *mapping.account, *mapping.columns()}
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in ("leaking", "ignore"):
+            names = self.texts(spec.get(key, []), f"model.{key}")
+            for i, name in enumerate(names):
+                if name not in known:
+                    self.add(f"model.{key}[{i}]", f"{name!r} is neither an attribute nor a "
+                             "column of this mapping")
+            lists[key] = names
+        return ModelSpec(where=self.where("model"), leaking=lists["leaking"],
+                         ignore=lists["ignore"])
 
     def events(self, data: Any, *, joined: bool) -> tuple[EventSpec, ...]:
         if data is None:

@@ -101,6 +101,16 @@ class LabelSpec:
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """What a predictive model may not read: attributes or columns known only after the
+    outcome (``leaking``) and identifiers that are no features (``ignore``)."""
+
+    where: str
+    leaking: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ImportMapping:
     source: str  # where the mapping came from, for messages
     name: str
@@ -119,6 +129,7 @@ class ImportMapping:
     events: tuple[EventSpec, ...] = ()
     join: JoinSpec | None = None
     label: LabelSpec | None = None
+    model: ModelSpec | None = None
 
     def value_specs(self) -> Iterator[ValueSpec]:
         for group in (self.contact, self.attributes, self.account, self.consent):
