@@ -50,7 +50,8 @@ from leadflow.services.import_values import zone
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 TOP_KEYS = ("name", "csv", "missing", "timezone", "time", "id", "stage", "contact",
-            "attributes", "account", "consent", "consent_source", "events", "join", "label", "model")
+            "attributes", "account", "consent", "consent_source", "events", "join", "label",
+            "model")
 VALUE_KEYS = ("column", "value", "type", "map", "other", "missing", "required", "default",
               "format")
 EVENT_KEYS = ("type", "key", "count", "max_count", "when", "at", "premium", "properties")
