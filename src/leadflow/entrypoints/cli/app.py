@@ -7,6 +7,7 @@ from leadflow.entrypoints.cli import (  # noqa: F401  (each module registers its
     commands_contacts,
     commands_events,
     commands_import,
+    commands_model,
     commands_server,
 )
 from leadflow.entrypoints.cli.base import app
