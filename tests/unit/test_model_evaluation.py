@@ -97,7 +97,8 @@ def test_seeded_split_is_fixed_by_its_seed_and_keeps_the_base_rate() -> None:
     first = seeded_split(labels, seed=1, test_share=0.2)
     assert first == seeded_split(labels, seed=1, test_share=0.2)
     assert first != seeded_split(labels, seed=2, test_share=0.2)
-    assert len(first.test) == 80 and sum(labels[i] for i in first.test) == 20
+    assert len(first.test) == 80
+    assert sum(labels[i] for i in first.test) == 20
     assert not set(first.train) & set(first.test)
 
 
@@ -133,4 +134,5 @@ def test_leadflow_beats_both_baselines_where_conversion_depends_on_known_feature
             assert ours.auc > baseline.auc + 0.05, (split, ours, baseline)
             assert ours.average_precision > baseline.average_precision + 0.05
             assert ours.brier < baseline.brier
-        assert 0.0 < ours.brier < 0.25 and ours.lift_top_decile > 1.5
+        assert 0.0 < ours.brier < 0.25
+        assert ours.lift_top_decile > 1.5

@@ -57,7 +57,8 @@ def read_labelled_csv(path: Path, mapping: ImportMapping, *, label: str | None =
     label_spec, label_words = _label(mapping, label)
     uses_join = label_spec.joined
     base = replace(mapping, contact={}, attributes={}, account={}, consent={}, events=(),
-                   stage=replace(mapping.stage, at=None), label=label_spec,
+                   stage=replace(mapping.stage, at=None),
+                   label=label_spec if uses_join else None,
                    join=mapping.join if uses_join else None, model=None)
     header = open_csv(path, base, join_path=join_path).header
     if label_spec.value is not None and label_spec.value.column not in header:
@@ -69,7 +70,7 @@ def read_labelled_csv(path: Path, mapping: ImportMapping, *, label: str | None =
     if time_spec is not None and any(n.column == time_spec.column for n in not_read
                                      if n.reason != "identifier"):
         time_spec = None  # the time column may not be read: no time-ordered split
-    reduced = replace(base, attributes={name: spec for name, spec, _ in specs},
+    reduced = replace(base, attributes={name: spec for name, spec, _ in specs}, label=label_spec,
                       stage=replace(mapping.stage, at=time_spec))
     source = open_csv(path, reduced, join_path=join_path)
     wanted = set(reduced.columns())

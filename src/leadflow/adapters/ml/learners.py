@@ -78,14 +78,14 @@ def _columns(features: Sequence[Feature], categories: Any, numbers: Any) -> Colu
 
 
 def one_hot_logistic(features: Sequence[Feature], *, c: float, seed: int,
-                     min_frequency: int | None = None, quantiles: bool = False) -> Pipeline:
+                     min_frequency: int | None = None, quantiles: int = 0) -> Pipeline:
     """Logistic regression on one-hot categories and scaled numbers (missing: the median,
     plus an indicator)."""
     encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency) \
         if min_frequency else OneHotEncoder(handle_unknown="ignore")
     steps: list[Any] = [FunctionTransformer(_as_float)]
     if quantiles:  # tames long tails, and dates beyond the training range do not extrapolate
-        steps.append(QuantileTransformer(output_distribution="normal", n_quantiles=200,
+        steps.append(QuantileTransformer(output_distribution="normal", n_quantiles=quantiles,
                                          random_state=seed))
     steps += [SimpleImputer(strategy="median", add_indicator=True), StandardScaler()]
     return make_pipeline(_columns(features, encoder, make_pipeline(*steps)),
@@ -108,7 +108,7 @@ def gradient_boosting(features: Sequence[Feature], *, seed: int, trees: int,
 @dataclass(frozen=True)
 class Candidate:
     name: str
-    build: Callable[[Sequence[Feature], int], Pipeline]
+    build: Callable[[Sequence[Feature], int, int], Pipeline]  # (features, seed, rows)
 
 
 def candidates() -> list[Candidate]:
@@ -121,12 +121,14 @@ def candidates() -> list[Candidate]:
     return out
 
 
-def _boosting(features: Sequence[Feature], seed: int, *, trees: int, leaves: int) -> Pipeline:
+def _boosting(features: Sequence[Feature], seed: int, rows: int, *, trees: int,
+              leaves: int) -> Pipeline:
     return gradient_boosting(features, seed=seed, trees=trees, leaves=leaves)
 
 
-def _logistic(features: Sequence[Feature], seed: int, *, c: float) -> Pipeline:
-    return one_hot_logistic(features, c=c, seed=seed, min_frequency=5, quantiles=True)
+def _logistic(features: Sequence[Feature], seed: int, rows: int, *, c: float) -> Pipeline:
+    return one_hot_logistic(features, c=c, seed=seed, min_frequency=5,
+                            quantiles=max(2, min(200, rows)))
 
 
 def single_thread() -> threadpool_limits:
@@ -194,7 +196,7 @@ class LeadflowModel:
         best: tuple[float, Candidate, np.ndarray[Any, Any]] | None = None
         tried: list[str] = []
         for candidate in self.choices:
-            model = _fit(candidate.build(train.features, seed), fitting)
+            model = _fit(candidate.build(train.features, seed, len(fitting)), fitting)
             p = _positive(model, validation)
             m = metrics(validation.labels, [float(v) for v in p])
             tried.append(f"{candidate.name}: AUC {m.auc:.3f}, AP {m.average_precision:.3f}")
@@ -205,7 +207,7 @@ class LeadflowModel:
         _, chosen, p_valid = best
         calibration = LogisticRegression(C=1e4, max_iter=1000)
         calibration.fit(_logit(p_valid), np.asarray(validation.labels, dtype=int))
-        final = _fit(chosen.build(train.features, seed), train)
+        final = _fit(chosen.build(train.features, seed, len(train)), train)
         description = (f"chose {chosen.name} on the inner validation part "
                        f"({len(validation):,} rows; {'; '.join(tried)}); Platt-calibrated "
                        "there, then refitted on the whole training part")
