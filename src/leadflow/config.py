@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     cors_origins: list[str] = Field(default=["*"],
                                     description="Origins allowed to call the tracking API")
+    api_max_body_bytes: int = Field(default=1_048_576, gt=0,
+                                    description="Largest REST request body (tracking: 500 KB)")
     tracking_rate_limit: float = Field(
         default=200.0, ge=0,
         description="Tracking requests per second per write key (burst: 5 s worth); 0: off")

@@ -70,8 +70,11 @@ def test_api_keys_are_shown_once_and_stored_hashed(api: TestClient, app: App,
     secret: dict[str, Any] = made.json()
     assert secret["token"].startswith(secret["prefix"])
     assert (secret["kind"], secret["scopes"], secret["created_at"]) == ("secret", ["write"], T0)
+    scoped = api.post("/api/v1/api-keys", headers=admin,
+                      json={"name": "website", "kind": "public", "scopes": ["admin"]})
+    assert (scoped.status_code, scoped.json()["error"]["field"]) == (422, "scopes")
     public = api.post("/api/v1/api-keys", headers=admin,
-                      json={"name": "website", "kind": "public", "scopes": ["admin"]}).json()
+                      json={"name": "website", "kind": "public"}).json()
     assert public["scopes"] == ["track"]
     assert public["token"].startswith("lfw_")
 

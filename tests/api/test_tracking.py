@@ -452,7 +452,7 @@ def test_the_browser_side(api: TestClient, app: App, keys: Keys) -> None:
     assert segment["apiHost"] == "testserver/v1"
     unknown = api.get("/v1/projects/lfw_nosuchkey000000000000000000000000000000/settings")
     assert unknown.status_code == 404
-    assert unknown.json()["error"]["code"] == "unauthenticated"
+    assert unknown.json()["error"]["code"] == "not_found"
     assert api.get("/v1/projects/nonsense/settings").status_code == 404
     [site] = rows(app, t.api_keys, t.api_keys.c.name == "site")
     assert site.last_used_at == T0

@@ -59,7 +59,8 @@ def test_a_signed_delivery_reaches_the_receiver(api: TestClient, app: App, keys:
     hook = subscribe(api, keys, receiver.url, "stage.changed", "milestone.reached")
     assert hook["secret"].startswith("whsec_")
     listed = api.get("/api/v1/webhooks", headers=bearer(keys.admin)).json()
-    assert listed == [{k: hook[k] for k in ("id", "url", "topics", "active", "created_at")}]
+    assert listed == [{k: hook[k] for k in ("id", "url", "topics", "stages", "active",
+                                            "created_at")}]
     contact = new_contact(api, keys)
     [message] = rows(app, t.outbox)
     assert (message.topic, message.contact_id, message.relayed_at) == (
@@ -111,7 +112,7 @@ def test_a_failing_receiver_gets_retries_with_backoff(api: TestClient, app: App,
     [entry] = log(api, keys)
     assert (entry["status"], entry["attempts"], entry["last_status_code"]) == (
         "pending", 1, 500)
-    assert entry["last_error"] == "no"
+    assert entry["last_error"] == "HTTP 500: no"
     assert entry["next_attempt_at"] == T0 + retry_delay(1)
 
     # Not due yet: nothing is handed out.

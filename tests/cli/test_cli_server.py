@@ -62,16 +62,29 @@ def test_webhooks_are_added_listed_removed_and_logged(cli_app: App) -> None:
                                           code=2)
     hooks = json.loads(run("webhooks", "list", "--json"))
     assert hooks == [{"id": 1, "url": "http://127.0.0.1:9/hook", "topics": ["stage.changed"],
-                      "active": True, "created_at": cli_app.clock.now()}]
+                      "active": True, "created_at": cli_app.clock.now(), "stages": None}]
+    run("webhooks", "add", "http://127.0.0.1:9/prospects", "-t", "stage.changed",
+        "--stage", "prospect")
+    assert "unknown stage 'vip'" in run("webhooks", "add", "http://x.io", "-t",
+                                        "stage.changed", "--stage", "vip", code=2)
+    assert "prospect" in run("webhooks", "list")
     run("contact", "create", "--email", "ann@acme.io")  # a first stage change: an outbox row
     report = relay(uow=cli_app.uow, ctx=cli_app.ctx, lease_seconds=60)
     assert report.relayed == 1
-    assert len(report.handed_out) == 1
+    assert len(report.handed_out) == 1  # the prospects-only hook does not want "suspect"
     log = json.loads(run("webhooks", "deliveries", "--json"))
     assert [(d["topic"], d["status"]) for d in log] == [("stage.changed", "pending")]
     assert "stage.changed" in run("webhooks", "deliveries")
     run("webhooks", "remove", "1")
-    assert json.loads(run("webhooks", "deliveries", "--json"))[0]["status"] == "cancelled"
+    [cancelled] = json.loads(run("webhooks", "deliveries", "--json"))
+    assert cancelled["status"] == "cancelled"
+    assert len(cancelled["uid"]) == 32
+    assert "is pending: it will go by itself" not in run("webhooks", "redeliver",
+                                                         str(cancelled["id"]))
+    assert json.loads(run("webhooks", "deliveries", "--json"))[0]["status"] == "pending"
+    assert "it will go by itself" in run("webhooks", "redeliver", str(cancelled["id"]), code=2)
+    assert "no delivery with id 99" in run("webhooks", "redeliver", "99", code=2)
+    assert "status is one of" in run("webhooks", "deliveries", "--status", "bogus", code=2)
     assert "no active webhook with id 1" in run("webhooks", "remove", "1", code=2)
 
 

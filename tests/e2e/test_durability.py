@@ -242,12 +242,12 @@ def test_sigkill_while_streaming_loses_and_doubles_nothing(
         detail=lambda: f"{delivery_state(db)}\n{server.log_tail(15)}")
     with db.connect() as conn:
         outbox = conn.execute(text(
-            "SELECT o.id, d.id FROM outbox o JOIN webhook_deliveries d ON d.outbox_id = o.id"
+            "SELECT o.id, d.uid FROM outbox o JOIN webhook_deliveries d ON d.outbox_id = o.id"
             " WHERE o.topic = 'stage.changed' AND d.status = 'delivered'")).all()
         first_seen = conn.execute(text(
             "SELECT count(*) FROM outbox WHERE topic = 'stage.changed'")).scalar_one()
     assert first_seen >= visitors  # each new visitor's first stage, at least
-    expected_ids = {f"d{delivery_id}" for _, delivery_id in outbox}
+    expected_ids = {uid for _, uid in outbox}
     assert len(expected_ids) == len(outbox) == first_seen
 
     posts = receiver.snapshot()

@@ -5,7 +5,8 @@ entrypoints map the classes to exit codes (CLI) and HTTP statuses (API):
 
 - ``InvalidInput`` (400/422): a value is wrong; ``field`` names it, ``line`` locates it in a file.
 - ``ConfigInvalid`` (422): a configuration file has problems; each one names its location.
-- ``NotFound`` (404): a referenced contact, account or event does not exist.
+- ``NotFound`` (404): a referenced contact, account or event does not exist; ``Merged`` (404)
+  when the contact was merged into another (its ``survivor_id`` says which).
 - ``Conflict`` (409): the request contradicts the current state (duplicate email...).
 - ``MoveNotAllowed`` (409): a stage move breaks the pipeline rules.
 - ``Suppressed`` (409): the identity belongs to an erased contact and may not come back.
@@ -67,6 +68,17 @@ class ConfigInvalid(LeadflowError):
 
 class NotFound(LeadflowError):
     code = "not_found"
+
+
+class Merged(NotFound):
+    """The contact was merged into another one, which holds its history now."""
+
+    code = "merged"
+
+    def __init__(self, contact_id: int, survivor_id: int) -> None:
+        super().__init__(f"contact {contact_id} was merged into contact {survivor_id}",
+                         field="contact_id")
+        self.survivor_id = survivor_id
 
 
 class Conflict(LeadflowError):

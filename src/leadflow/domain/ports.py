@@ -37,6 +37,10 @@ class ContactRepository(Protocol):
     def move_referrals(self, from_id: int, to_id: int) -> None: ...
     def delete_identities(self, contact_id: int) -> None: ...
     def expired_temperature_ids(self, now: float, limit: int) -> list[int]: ...
+    def record_merge(self, absorbed_id: int, survivor_id: int, at: float, actor: str) -> None:
+        """Remember where a merged contact went (earlier merges into it follow along)."""
+        ...
+    def merged_into(self, contact_id: int) -> int | None: ...
 
 
 class AccountRepository(Protocol):
@@ -122,11 +126,19 @@ class Webhook:
     topics: tuple[str, ...]
     active: bool
     created_at: float
+    stages: tuple[str, ...] | None = None  # stage.changed into these stages only
+
+    def wants(self, topic: str, payload: dict[str, Any]) -> bool:
+        if topic not in self.topics:
+            return False
+        return topic != "stage.changed" or self.stages is None or \
+            payload.get("to_stage") in self.stages
 
 
 @dataclass(frozen=True)
 class Delivery:
     id: int
+    uid: str
     webhook_id: int
     outbox_id: int
     topic: str
@@ -140,7 +152,8 @@ class Delivery:
 
 
 class WebhookRepository(Protocol):
-    def add(self, *, url: str, secret: str, topics: Sequence[str], at: float) -> Webhook: ...
+    def add(self, *, url: str, secret: str, topics: Sequence[str],
+            stages: Sequence[str] | None, at: float) -> Webhook: ...
     def get(self, webhook_id: int) -> Webhook | None: ...
     def all(self) -> list[Webhook]: ...
     def deactivate(self, webhook_id: int) -> bool: ...
@@ -149,6 +162,9 @@ class WebhookRepository(Protocol):
     def due_deliveries(self, now: float, limit: int) -> list[Delivery]: ...
     def lease(self, delivery: Delivery, until: float) -> bool:
         """Push a due delivery's next attempt to ``until`` unless another relay did first."""
+        ...
+    def redeliver(self, delivery_id: int, at: float) -> bool:
+        """Send a delivery again from scratch (after it failed or was cancelled)."""
         ...
     def record_attempt(self, delivery_id: int, *, status: str, attempts: int,
                        next_attempt_at: float | None, status_code: int | None,

@@ -13,16 +13,18 @@ from leadflow.domain.model import Contact, StageChange
 STAGE_CHANGED = "stage.changed"
 MILESTONE_REACHED = "milestone.reached"
 TEMPERATURE_CHANGED = "temperature.changed"
-TOPICS = (STAGE_CHANGED, MILESTONE_REACHED, TEMPERATURE_CHANGED)
+CONTACT_MERGED = "contact.merged"
+TOPICS = (STAGE_CHANGED, MILESTONE_REACHED, TEMPERATURE_CHANGED, CONTACT_MERGED)
 
 SIGNATURE_HEADER = "X-Leadflow-Signature"
 DELIVERY_HEADER = "X-Leadflow-Delivery"
 TIMESTAMP_HEADER = "X-Leadflow-Timestamp"
 TOPIC_HEADER = "X-Leadflow-Topic"
 
-MAX_ATTEMPTS = 8
+# 10 s, 20 s, 40 s ... up to 4 h between tries: a receiver may be down for about a day.
+MAX_ATTEMPTS = 16
 FIRST_RETRY_SECONDS = 10.0
-MAX_RETRY_SECONDS = 3600.0
+MAX_RETRY_SECONDS = 4 * 3600.0
 
 
 def parse_topics(values: Iterable[str]) -> tuple[str, ...]:
@@ -57,7 +59,10 @@ def _contact(contact: Contact) -> dict[str, Any]:
 
 
 def stage_change_payload(contact: Contact, change: StageChange) -> dict[str, Any]:
-    return {"contact": _contact(contact), "from_stage": change.from_stage,
+    # The stage the change moved to, even when a later change of the same transaction
+    # (entry, then straight on to lead) has moved the contact further already.
+    return {"contact": {**_contact(contact), "stage": change.to_stage},
+            "from_stage": change.from_stage,
             "to_stage": change.to_stage, "at": change.at, "actor": change.actor,
             "reason": change.reason, "kind": change.kind,
             "config_version": change.config_version}
@@ -70,3 +75,8 @@ def milestone_payload(contact: Contact, key: str) -> dict[str, Any]:
 def temperature_payload(contact: Contact, before: str | None, at: float) -> dict[str, Any]:
     return {"contact": _contact(contact), "from_temperature": before,
             "to_temperature": contact.temperature, "at": at}
+
+
+def merge_payload(survivor: Contact, absorbed_id: int, at: float) -> dict[str, Any]:
+    """``merged_id`` is gone: its events, identities and history are the contact's now."""
+    return {"contact": _contact(survivor), "merged_id": absorbed_id, "at": at}

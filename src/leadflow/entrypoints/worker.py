@@ -14,7 +14,12 @@ from huey.consumer import Consumer
 from huey.exceptions import TaskLockedException
 from huey.signals import SIGNAL_COMPLETE, SIGNAL_ERROR
 
-from leadflow.adapters.queue.huey_queue import EmbeddedConsumer, RelayLoop, make_huey
+from leadflow.adapters.queue.huey_queue import (
+    EmbeddedConsumer,
+    RelayLoop,
+    check_reachable,
+    make_huey,
+)
 from leadflow.adapters.webhook_http import HttpxSender
 from leadflow.bootstrap import App
 from leadflow.entrypoints.metrics import JOBS_DONE, WEBHOOKS
@@ -83,7 +88,12 @@ class Worker:
             initial_delay=0.05, max_delay=0.5, backoff=1.5)
         self.relay = RelayLoop(jobs.relay_once, jobs.app.settings.relay_interval_seconds)
 
+    def check(self) -> None:
+        s = self.jobs.app.settings
+        check_reachable(self.jobs.huey, s.redis_url or str(s.queue_path))
+
     def start(self) -> None:
+        self.check()
         self.relay.start()
         self.consumer.start()
 
@@ -93,6 +103,7 @@ class Worker:
 
     def run(self) -> None:
         """Run in the foreground until interrupted (``leadflow worker``)."""
+        self.check()
         self.relay.start()
         try:
             self.consumer.run()

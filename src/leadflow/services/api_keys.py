@@ -50,6 +50,8 @@ def create_api_key(*, uow: UnitOfWork, ctx: Context, name: str, kind: str,
         raise InvalidInput("longer than 200 characters", field="name")
     if kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    if kind == "public" and scopes:
+        raise InvalidInput("a public write key only tracks; it takes no scopes", field="scopes")
     granted: tuple[str, ...] = (TRACK,) if kind == "public" else parse_scopes(scopes or [])
     prefix = f"{TAGS[kind]}_{_random(PREFIX_CHARS)}"
     token = f"{prefix}{_random(SECRET_CHARS)}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leadflow.domain.config import LifecycleConfig
-from leadflow.domain.errors import NotFound, Suppressed
+from leadflow.domain.errors import Merged, NotFound, Suppressed
 from leadflow.domain.fit import score_fit
 from leadflow.domain.identity import suppression_hash
 from leadflow.domain.lifecycle import Outcome
@@ -22,6 +22,9 @@ from leadflow.domain.webhooks import (
 def load_contact(uow: UnitOfWork, contact_id: int) -> Contact:
     contact = uow.contacts.get(contact_id)
     if contact is None:
+        survivor = uow.contacts.merged_into(contact_id)
+        if survivor is not None:
+            raise Merged(contact_id, survivor)
         raise NotFound(f"no contact with id {contact_id}", field="contact_id")
     return contact
 

@@ -20,6 +20,7 @@ from leadflow.domain.lifecycle import (
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Contact, Event, StageChange
 from leadflow.domain.ports import UnitOfWork
+from leadflow.domain.webhooks import CONTACT_MERGED, merge_payload
 from leadflow.services.common import ensure_not_suppressed, load_contact, persist_outcome, refit
 from leadflow.services.contacts import ContactIn, new_contact, normalize_contact_fields
 from leadflow.services.context import Context
@@ -283,6 +284,7 @@ def merge_contacts(*, uow: UnitOfWork, ctx: Context, survivor: Contact, absorbed
         stage_change = move(survivor, absorbed.stage, at=now, actor=actor, config=ctx.config,
                             reason=f"merged with contact {absorbed.id}", kind="forward")
     uow.contacts.delete(absorbed.id)
+    uow.contacts.record_merge(absorbed.id, survivor.id, now, actor)
     survivor.email = email
     rebuild_from_history(survivor, uow.events.history(survivor.id), ctx.config)
     refit(uow, survivor, ctx.config)
@@ -291,6 +293,8 @@ def merge_contacts(*, uow: UnitOfWork, ctx: Context, survivor: Contact, absorbed
         outcome.stage_changes.insert(0, stage_change)
     persist_outcome(uow, survivor, outcome, ctx.config, actor=actor)
     uow.history.add_audit(survivor.id, now, actor, "merged", {"absorbed_contact": absorbed.id})
+    uow.outbox.add(topic=CONTACT_MERGED, contact_id=survivor.id,
+                   payload=merge_payload(survivor, absorbed.id, now), at=now)
     return survivor
 
 

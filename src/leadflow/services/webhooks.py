@@ -21,14 +21,24 @@ from leadflow.domain.webhooks import (
 )
 from leadflow.services.context import Context
 
+STATUSES = ("pending", "delivered", "failed", "cancelled")
+
 
 def subscribe(*, uow: UnitOfWork, ctx: Context, url: str, topics: list[str],
-              secret: str | None = None) -> Webhook:
-    """Subscribe an HTTP(S) endpoint to topics; deliveries are signed with the secret."""
+              secret: str | None = None, stages: list[str] | None = None) -> Webhook:
+    """Subscribe an HTTP(S) endpoint to topics; deliveries are signed with the secret.
+    ``stages`` narrows stage.changed to moves into those stages."""
     url = (url or "").strip()
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if (parts.scheme not in ("http", "https") or not parts.hostname
+            or any(c.isspace() or ord(c) < 32 for c in url)):
         raise InvalidInput(f"expected an http(s) URL, got {url!r}", field="url")
+    if stages is not None:
+        stages = list(dict.fromkeys(s.strip().lower() for s in stages if s.strip()))
+        unknown = [s for s in stages if not ctx.config.has_stage(s)]
+        if unknown or not stages:
+            raise InvalidInput(f"unknown stage {unknown[0]!r}" if unknown
+                               else "name at least one stage", field="stages")
     if len(url) > 2000:
         raise InvalidInput("longer than 2000 characters", field="url")
     chosen = parse_topics(topics)
@@ -36,7 +46,8 @@ def subscribe(*, uow: UnitOfWork, ctx: Context, url: str, topics: list[str],
     if len(secret) < 16 or len(secret) > 100:
         raise InvalidInput("a signing secret has 16 to 100 characters", field="secret")
     with uow:
-        hook = uow.webhooks.add(url=url, secret=secret, topics=chosen, at=ctx.clock.now())
+        hook = uow.webhooks.add(url=url, secret=secret, topics=chosen, stages=stages,
+                                at=ctx.clock.now())
         uow.commit()
     return hook
 
@@ -53,8 +64,21 @@ def list_webhooks(*, uow: UnitOfWork) -> list[Webhook]:
         return uow.webhooks.all()
 
 
+def redeliver(*, uow: UnitOfWork, ctx: Context, delivery_id: int) -> None:
+    """Send a delivery again, attempts from zero (a receiver that was down for long)."""
+    with uow:
+        if not uow.webhooks.redeliver(delivery_id, ctx.clock.now()):
+            found = uow.webhooks.get_delivery(delivery_id)
+            raise NotFound(f"no delivery with id {delivery_id}" if found is None else
+                           f"delivery {delivery_id} is {found.status}: it will go by itself",
+                           field="delivery_id")
+        uow.commit()
+
+
 def delivery_log(*, uow: UnitOfWork, webhook_id: int | None = None, status: str | None = None,
                  limit: int = 50) -> list[Delivery]:
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"status is one of {', '.join(STATUSES)}", field="status")
     with uow:
         return uow.webhooks.deliveries(webhook_id=webhook_id, status=status, limit=limit)
 
@@ -83,7 +107,7 @@ def relay(*, uow: Callable[[], UnitOfWork], ctx: Context, lease_seconds: float,
                 continue
             report.relayed += 1
             for hook in hooks:
-                if message.topic in hook.topics:
+                if hook.wants(message.topic, message.payload):
                     work.webhooks.add_delivery(webhook_id=hook.id, outbox_id=message.id,
                                                topic=message.topic, at=now)
         work.commit()
@@ -123,7 +147,7 @@ def deliver(*, uow: Callable[[], UnitOfWork], ctx: Context, sender: WebhookSende
                                          error="webhook removed", at=ctx.clock.now())
             work.commit()
         return status
-    body = json.dumps({"id": f"d{delivery.id}", "topic": message.topic,
+    body = json.dumps({"id": delivery.uid, "topic": message.topic,
                        "created_at": message.created_at, "data": message.payload},
                       sort_keys=True, separators=(",", ":")).encode()
     stamp = int(ctx.clock.now())
@@ -131,7 +155,7 @@ def deliver(*, uow: Callable[[], UnitOfWork], ctx: Context, sender: WebhookSende
         "Content-Type": "application/json",
         SIGNATURE_HEADER: signature(hook.secret, stamp, body),
         TIMESTAMP_HEADER: str(stamp),
-        DELIVERY_HEADER: f"d{delivery.id}",
+        DELIVERY_HEADER: delivery.uid,
         TOPIC_HEADER: message.topic,
     })
     now = ctx.clock.now()
@@ -143,7 +167,8 @@ def deliver(*, uow: Callable[[], UnitOfWork], ctx: Context, sender: WebhookSende
         delay = retry_delay(attempts, base=retry_seconds)
         status = "pending" if delay is not None else "failed"
         next_at = now + delay if delay is not None else None
-        error = reply.error or f"HTTP {reply.status_code}"
+        error = reply.error if reply.status_code is None else \
+            f"HTTP {reply.status_code}" + (f": {reply.error}" if reply.error else "")
     with uow() as work:
         work.webhooks.record_attempt(delivery_id, status=status, attempts=attempts,
                                      next_attempt_at=next_at, status_code=reply.status_code,

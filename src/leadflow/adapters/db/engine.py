@@ -10,6 +10,9 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from leadflow.domain.errors import InvalidInput
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -35,14 +38,21 @@ JSON_OPTIONS: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializ
 
 
 def make_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, **JSON_OPTIONS)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **JSON_OPTIONS)
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ArgumentError(f"unsupported database {parsed.get_backend_name()!r}")
+        if parsed.get_backend_name() == "postgresql":
+            return create_engine(url, pool_pre_ping=True, **JSON_OPTIONS)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise InvalidInput(f"not a database URL leadflow can use ({exc}); expected "
+                           "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+                           field="LEADFLOW_DATABASE_URL") from None
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30}, **JSON_OPTIONS)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,11 +88,12 @@ class SqlOutboxRepository:
 
 def _webhook(row: Any) -> Webhook:
     return Webhook(id=row.id, url=row.url, secret=row.secret, topics=tuple(row.topics),
-                   active=bool(row.active), created_at=row.created_at)
+                   active=bool(row.active), created_at=row.created_at,
+                   stages=tuple(row.stages) if row.stages is not None else None)
 
 
 def _delivery(row: Any) -> Delivery:
-    return Delivery(id=row.id, webhook_id=row.webhook_id, outbox_id=row.outbox_id,
+    return Delivery(id=row.id, uid=row.uid, webhook_id=row.webhook_id, outbox_id=row.outbox_id,
                     topic=row.topic, status=row.status, attempts=row.attempts,
                     next_attempt_at=row.next_attempt_at, last_status_code=row.last_status_code,
                     last_error=row.last_error, created_at=row.created_at,
@@ -102,13 +104,16 @@ class SqlWebhookRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def add(self, *, url: str, secret: str, topics: Sequence[str], at: float) -> Webhook:
+    def add(self, *, url: str, secret: str, topics: Sequence[str],
+            stages: Sequence[str] | None, at: float) -> Webhook:
         result = self.conn.execute(insert(t.webhooks).values(
-            url=url, secret=secret, topics=list(topics), active=True, created_at=at))
+            url=url, secret=secret, topics=list(topics), active=True, created_at=at,
+            stages=list(stages) if stages is not None else None))
         key = result.inserted_primary_key
         assert key is not None
         return Webhook(id=int(key[0]), url=url, secret=secret, topics=tuple(topics),
-                       active=True, created_at=at)
+                       active=True, created_at=at,
+                       stages=tuple(stages) if stages is not None else None)
 
     def get(self, webhook_id: int) -> Webhook | None:
         row = self.conn.execute(select(t.webhooks).where(t.webhooks.c.id == webhook_id)).first()
@@ -135,8 +140,8 @@ class SqlWebhookRepository:
             t.webhook_deliveries.c.outbox_id == outbox_id)).first()
         if exists is None:
             self.conn.execute(insert(t.webhook_deliveries).values(
-                webhook_id=webhook_id, outbox_id=outbox_id, topic=topic, status="pending",
-                attempts=0, next_attempt_at=at, created_at=at))
+                webhook_id=webhook_id, outbox_id=outbox_id, uid=uuid.uuid4().hex, topic=topic,
+                status="pending", attempts=0, next_attempt_at=at, created_at=at))
 
     def get_delivery(self, delivery_id: int) -> Delivery | None:
         row = self.conn.execute(select(t.webhook_deliveries).where(
@@ -155,6 +160,13 @@ class SqlWebhookRepository:
         result = self.conn.execute(update(d).where(
             d.c.id == delivery.id, d.c.status == "pending",
             d.c.next_attempt_at == delivery.next_attempt_at).values(next_attempt_at=until))
+        return result.rowcount > 0
+
+    def redeliver(self, delivery_id: int, at: float) -> bool:
+        d = t.webhook_deliveries
+        result = self.conn.execute(update(d).where(
+            d.c.id == delivery_id, d.c.status.in_(("failed", "cancelled", "delivered"))).values(
+            status="pending", attempts=0, next_attempt_at=at, delivered_at=None))
         return result.rowcount > 0
 
     def record_attempt(self, delivery_id: int, *, status: str, attempts: int,

@@ -221,6 +221,18 @@ class SqlContactRepository:
     def delete_identities(self, contact_id: int) -> None:
         self.conn.execute(delete(t.identities).where(t.identities.c.contact_id == contact_id))
 
+    def record_merge(self, absorbed_id: int, survivor_id: int, at: float, actor: str) -> None:
+        m = t.contact_merges
+        self.conn.execute(update(m).where(m.c.survivor_id == absorbed_id)
+                          .values(survivor_id=survivor_id))
+        self.conn.execute(insert(m).values(absorbed_id=absorbed_id, survivor_id=survivor_id,
+                                           at=at, actor=actor))
+
+    def merged_into(self, contact_id: int) -> int | None:
+        m = t.contact_merges
+        return self.conn.execute(select(m.c.survivor_id)
+                                 .where(m.c.absorbed_id == contact_id)).scalar()
+
     def expired_temperature_ids(self, now: float, limit: int) -> list[int]:
         rows = self.conn.execute(
             select(t.contacts.c.id).where(t.contacts.c.temperature_until <= now)

@@ -196,6 +196,7 @@ api_keys = Table(
     Column("last_used_at", Float),
 )
 
+# Ids that leave the database (webhook messages, delivery ids) are never reused on SQLite.
 outbox = Table(
     "outbox", metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
@@ -205,6 +206,7 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("relayed_at", Float),
     Index("ix_outbox_pending", "relayed_at", "id"),
+    sqlite_autoincrement=True,
 )
 
 webhooks = Table(
@@ -213,6 +215,7 @@ webhooks = Table(
     Column("url", String(2000), nullable=False),
     Column("secret", String(100), nullable=False),
     Column("topics", JSON, nullable=False),
+    Column("stages", JSON),  # stage.changed only into these stages (None: every stage)
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
 )
@@ -223,6 +226,7 @@ webhook_deliveries = Table(
     Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"),
            nullable=False),
     Column("outbox_id", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+    Column("uid", String(40), nullable=False, unique=True),  # what receivers dedupe on
     Column("topic", String(100), nullable=False),
     Column("status", String(20), nullable=False),  # pending | delivered | failed
     Column("attempts", Integer, nullable=False, default=0),
@@ -233,4 +237,15 @@ webhook_deliveries = Table(
     Column("delivered_at", Float),
     UniqueConstraint("webhook_id", "outbox_id"),
     Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+    sqlite_autoincrement=True,
+)
+
+# Where a contact merged into another went: its id keeps answering.
+contact_merges = Table(
+    "contact_merges", metadata,
+    Column("absorbed_id", Integer, primary_key=True, autoincrement=False),
+    Column("survivor_id", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Index("ix_contact_merges_survivor", "survivor_id"),
 )

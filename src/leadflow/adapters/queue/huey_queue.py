@@ -11,12 +11,17 @@ from typing import Any
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
+from leadflow.domain.errors import InvalidInput, Unavailable
+
 log = logging.getLogger("leadflow.queue")
 
 
 def make_huey(*, name: str, redis_url: str | None, sqlite_path: Path) -> Huey:
     if redis_url:
-        return RedisHuey(name, url=redis_url)
+        try:
+            return RedisHuey(name, url=redis_url)
+        except ValueError as exc:
+            raise InvalidInput(f"not a Redis URL: {exc}", field="LEADFLOW_REDIS_URL") from None
     sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(name, filename=str(sqlite_path), journal_mode="wal")
 
@@ -31,6 +36,16 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]
 
 def queue_depth(huey: Huey) -> int:
     return int(huey.pending_count()) + int(huey.scheduled_count())
+
+
+def check_reachable(huey: Huey, where: str) -> None:
+    """Fail at start, in one line, rather than log a traceback per poll for ever."""
+    try:
+        queue_depth(huey)
+    except Exception as exc:  # redis or sqlite: whatever the storage raises
+        raise Unavailable(f"cannot reach the job queue at {where}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                          ) from None
 
 
 class RelayLoop:

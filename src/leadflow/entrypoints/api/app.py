@@ -8,10 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from leadflow.bootstrap import App
 from leadflow.entrypoints.api import routes_admin, routes_contacts, routes_ops, routes_tracking
-from leadflow.entrypoints.api.errors import install_error_handlers
+from leadflow.entrypoints.api.errors import error_body, install_error_handlers
 from leadflow.entrypoints.api.rate_limit import RateLimiter
 from leadflow.entrypoints.metrics import LATENCY, REQUESTS
 from leadflow.entrypoints.worker import Jobs, Worker
@@ -35,12 +39,14 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
             if worker is not None:
                 worker.stop()
 
-    api = FastAPI(title="leadflow", version="1", lifespan=lifespan,
+    api = FastAPI(title="leadflow", version="1", lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="Lead lifecycle: contacts, events, scores, stages, webhooks. "
                               "Authenticate with `Authorization: Bearer <secret key>`.")
     api.state.leadflow = leadflow
     api.state.jobs = jobs
-    api.state.rate_limiter = RateLimiter(leadflow.settings.tracking_rate_limit)
+    api.state.rate_limiter = RateLimiter(leadflow.settings.tracking_rate_limit,
+                                             leadflow.clock.now)
     api.add_middleware(CORSMiddleware, allow_origins=leadflow.settings.cors_origins,
                        allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
@@ -57,6 +63,28 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
                         status=str(response.status_code)).inc()
         LATENCY.labels(route=name).observe(time.perf_counter() - start)
         return response
+
+    limit = leadflow.settings.api_max_body_bytes
+
+    @api.middleware("http")
+    async def body_limit(request: Request,
+                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length", "")
+        if request.url.path.startswith("/api/") and length.isdigit() and int(length) > limit:
+            return JSONResponse(error_body("too_large", f"the body is larger than "
+                                           f"{limit // 1024} KB", "body"), status_code=413)
+        return await call_next(request)
+
+    # Swagger UI from its PyPI package: /docs works offline, nothing comes from a CDN.
+    api.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="leadflow API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
     install_error_handlers(api)
     for module in (routes_contacts, routes_admin, routes_tracking, routes_ops):

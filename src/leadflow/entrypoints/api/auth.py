@@ -7,10 +7,12 @@ import binascii
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from leadflow.bootstrap import App
 from leadflow.domain.access import ApiKey
+from leadflow.domain.errors import Unauthenticated
 from leadflow.services.api_keys import authenticate
 
 
@@ -38,11 +40,21 @@ def token_of(authorization: str | None) -> str | None:
     return None
 
 
-def require(scope: str) -> Callable[[Request], ApiKey]:
-    def check(request: Request) -> ApiKey:
+# Declared so that the OpenAPI schema (and /docs's Authorize button) knows the scheme; the
+# header is read by token_of, which also takes HTTP Basic.
+BEARER = HTTPBearer(auto_error=False, description="A secret API key (`leadflow keys create`)")
+
+
+def require(scope: str) -> Callable[..., ApiKey]:
+    def check(request: Request,
+              _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> ApiKey:
         app = get_app(request)
-        return authenticate(uow=app.reader(), ctx=app.ctx,
-                            token=token_of(request.headers.get("authorization")), needs=scope)
+        header = request.headers.get("authorization")
+        token = token_of(header)
+        if header and token is None:
+            raise Unauthenticated("send the key as 'Authorization: Bearer <key>'",
+                                  field="authorization")
+        return authenticate(uow=app.reader(), ctx=app.ctx, token=token, needs=scope)
     return check
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from leadflow.domain.errors import (
@@ -16,6 +17,7 @@ from leadflow.domain.errors import (
     Forbidden,
     InvalidInput,
     LeadflowError,
+    Merged,
     MoveNotAllowed,
     NotFound,
     Suppressed,
@@ -45,6 +47,8 @@ def error_body(code: str, message: str, field: str | None = None,
 
 def error_response(exc: LeadflowError, status: int | None = None) -> JSONResponse:
     extra: dict[str, Any] = {}
+    if isinstance(exc, Merged):
+        extra["merged_into"] = exc.survivor_id
     if isinstance(exc, ConfigInvalid):
         extra["problems"] = [{"location": p.location, "message": p.message}
                              for p in exc.problems]
@@ -74,6 +78,12 @@ def install_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            ctx = first.get("ctx")
+            where = ctx.get("error", "") if isinstance(ctx, dict) else ""
+            return JSONResponse(error_body("invalid_input", f"the body is not valid JSON "
+                                           f"(at character {first['loc'][-1]}): {where}",
+                                           "body"), status_code=422)
         field = _field(tuple(first.get("loc", ())))
         problems = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg")}
                     for e in exc.errors()]
@@ -85,6 +95,18 @@ def install_error_handlers(api: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @api.exception_handler(OverflowError)
+    async def overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_input", "a number is out of range "
+                                       f"(ids and counts stay below {2**31:,})"),
+                            status_code=422)
+
+    @api.exception_handler(DataError)
+    async def data_error(_: Request, exc: DataError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_input", "a value is out of range for the "
+                                       "database: " + str(exc.orig).splitlines()[0]),
+                            status_code=422)
 
     @api.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,11 +4,13 @@ spreads callers; each process enforces its share."""
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Callable
 
 
 class RateLimiter:
-    def __init__(self, per_second: float, burst_seconds: float = 5.0) -> None:
+    def __init__(self, per_second: float, clock: Callable[[], float],
+                 burst_seconds: float = 5.0) -> None:
+        self.clock = clock
         self.rate = per_second
         self.capacity = max(1.0, per_second * burst_seconds)
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -18,7 +20,7 @@ class RateLimiter:
         """None when allowed; otherwise seconds until the next call would be."""
         if self.rate <= 0:
             return None
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             tokens, at = self._buckets.get(who, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - at) * self.rate)

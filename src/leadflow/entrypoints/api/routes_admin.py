@@ -70,7 +70,8 @@ def keys_revoke(key_id: int, app: AppDep, _: Admin) -> Response:
 
 
 def _hook(hook: Webhook) -> dict[str, Any]:
-    return {**asdict(hook), "topics": list(hook.topics)}
+    return {**asdict(hook), "topics": list(hook.topics),
+            "stages": list(hook.stages) if hook.stages is not None else None}
 
 
 @router.get("/webhooks", response_model=list[WebhookRead], tags=["webhooks"])
@@ -82,7 +83,8 @@ def webhooks_list(app: AppDep, _: Admin) -> list[dict[str, Any]]:
 def webhooks_create(body: WebhookCreate, app: AppDep, _: Admin) -> dict[str, Any]:
     """Subscribe a URL to stage changes, milestones and/or temperature changes."""
     return _hook(webhooks.subscribe(uow=app.uow(), ctx=app.ctx, url=body.url,
-                                    topics=body.topics, secret=body.secret))
+                                    topics=body.topics, secret=body.secret,
+                                    stages=body.stages))
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
@@ -98,3 +100,10 @@ def deliveries_list(app: AppDep, _: Admin, webhook_id: int | None = None,
     """The delivery log, newest first: attempts, last status code and error."""
     return [asdict(d) for d in webhooks.delivery_log(uow=app.uow(), webhook_id=webhook_id,
                                                      status=status, limit=limit)]
+
+
+@router.post("/webhooks/deliveries/{delivery_id}/redeliver", status_code=202, tags=["webhooks"])
+def deliveries_redeliver(delivery_id: int, app: AppDep, _: Admin) -> Response:
+    """Send a failed or cancelled delivery again, attempts counted from zero."""
+    webhooks.redeliver(uow=app.uow(), ctx=app.ctx, delivery_id=delivery_id)
+    return Response(status_code=202)

@@ -141,8 +141,9 @@ async def project_settings(write_key: str, request: Request) -> Response:
     try:
         await run_in_threadpool(lambda: authenticate(uow=app.reader(), ctx=app.ctx,
                                                      token=write_key, needs=TRACK))
-    except LeadflowError as exc:
-        return error_response(exc, 404)
+    except LeadflowError:
+        return JSONResponse(error_body("not_found", f"no live write key {write_key!r}",
+                                       "writeKey"), status_code=404)
     host = f"{request.url.netloc}/v1"
     return JSONResponse({
         "integrations": {"Segment.io": {"apiKey": write_key, "apiHost": host,

@@ -199,6 +199,8 @@ class ApiKeyCreated(ApiKeyRead):
 class WebhookCreate(Strict):
     url: str = Field(max_length=2000)
     topics: list[str] = Field(min_length=1)
+    stages: list[str] | None = Field(
+        default=None, description="stage.changed only for moves into these stages")
     secret: str | None = Field(default=None, min_length=16, max_length=100)
 
 
@@ -206,6 +208,7 @@ class WebhookRead(BaseModel):
     id: int
     url: str
     topics: list[str]
+    stages: list[str] | None
     active: bool
     created_at: float
 
@@ -216,6 +219,7 @@ class WebhookCreated(WebhookRead):
 
 class DeliveryRead(BaseModel):
     id: int
+    uid: str = Field(description="Sent as X-Leadflow-Delivery; the same on every retry")
     webhook_id: int
     outbox_id: int
     topic: str

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from rich.text import Text
 
 from leadflow.bootstrap import App
 from leadflow.config import Settings
@@ -65,9 +66,9 @@ def friendly_errors(fn: F) -> F:
             # Last resort: a bug or an unforeseen failure is still one line, not a traceback.
             if os.environ.get("LEADFLOW_DEBUG"):
                 raise
-            err_console.print(f"[red]unexpected error:[/red] {type(exc).__name__}: {exc} "
-                              "(set LEADFLOW_DEBUG=1 to see where)", highlight=False,
-                              markup=False, soft_wrap=True)
+            message = Text("unexpected error:", style="red")
+            message.append(f" {type(exc).__name__}: {exc} (set LEADFLOW_DEBUG=1 to see where)")
+            err_console.print(message, highlight=False, soft_wrap=True)
             raise typer.Exit(3) from None
 
     return wrapper  # type: ignore[return-value]

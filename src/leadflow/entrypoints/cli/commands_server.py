@@ -84,7 +84,7 @@ def keys_create(
 @friendly_errors
 def keys_list(as_json: JsonOpt = False) -> None:
     """Every key: kind, scopes, when created, last used, revoked."""
-    keys = api_keys.list_api_keys(uow=get_app().uow())
+    keys = api_keys.list_api_keys(uow=get_app().reader())
     if as_json:
         print_json([asdict(k) for k in keys])
         return
@@ -111,11 +111,14 @@ def hooks_add(
         "--topic", "-t", help="stage.changed, milestone.reached, temperature.changed")],
     secret: Annotated[str | None, typer.Option(help="Signing secret (default: generated)")]
     = None,
+    stage: Annotated[list[str] | None, typer.Option(
+        "--stage", help="stage.changed only for moves into this stage (repeat)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Subscribe a URL; each delivery carries an HMAC-SHA256 signature of its body."""
     a = get_app()
-    hook = webhooks.subscribe(uow=a.uow(), ctx=a.ctx, url=url, topics=topic, secret=secret)
+    hook = webhooks.subscribe(uow=a.uow(), ctx=a.ctx, url=url, topics=topic, secret=secret,
+                              stages=stage)
     if as_json:
         print_json(asdict(hook))
         return
@@ -132,9 +135,9 @@ def hooks_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([{k: v for k, v in asdict(h).items() if k != "secret"} for h in hooks])
         return
-    table("Webhooks", ["id", "url", "topics", "active", "created"],
-          [[h.id, h.url, ", ".join(h.topics), "yes" if h.active else "no",
-            when(h.created_at)] for h in hooks])
+    table("Webhooks", ["id", "url", "topics", "stages", "active", "created"],
+          [[h.id, h.url, ", ".join(h.topics), ", ".join(h.stages or ("all",)),
+            "yes" if h.active else "no", when(h.created_at)] for h in hooks])
 
 
 @hooks_app.command("remove")
@@ -143,6 +146,16 @@ def hooks_remove(webhook_id: Annotated[int, typer.Argument()]) -> None:
     """Stop a webhook; its pending deliveries are cancelled."""
     webhooks.unsubscribe(uow=get_app().uow(), webhook_id=webhook_id)
     console.print(f"removed webhook {webhook_id}")
+
+
+@hooks_app.command("redeliver")
+@friendly_errors
+def hooks_redeliver(delivery_id: Annotated[int, typer.Argument(
+        help="Delivery id (see `webhooks deliveries`)")]) -> None:
+    """Send a failed or cancelled delivery again, its attempts counted from zero."""
+    a = get_app()
+    webhooks.redeliver(uow=a.uow(), ctx=a.ctx, delivery_id=delivery_id)
+    console.print(f"delivery {delivery_id} will be sent again")
 
 
 @hooks_app.command("deliveries")

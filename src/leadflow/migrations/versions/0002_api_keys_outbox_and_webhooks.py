@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 12:17:06.265713
+Create Date: 2026-11-22 13:27:17.161380
 """
 
 from __future__ import annotations
@@ -32,6 +32,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("prefix", name=op.f("uq_api_keys_prefix")),
     )
     op.create_table(
+        "contact_merges",
+        sa.Column("absorbed_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("survivor_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.Float(), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("absorbed_id", name=op.f("pk_contact_merges")),
+    )
+    with op.batch_alter_table("contact_merges", schema=None) as batch_op:
+        batch_op.create_index("ix_contact_merges_survivor", ["survivor_id"], unique=False)
+
+    op.create_table(
         "outbox",
         sa.Column(
             "id",
@@ -45,6 +56,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("relayed_at", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_pending", ["relayed_at", "id"], unique=False)
@@ -55,6 +67,7 @@ def upgrade() -> None:
         sa.Column("url", sa.String(length=2000), nullable=False),
         sa.Column("secret", sa.String(length=100), nullable=False),
         sa.Column("topics", sa.JSON(), nullable=False),
+        sa.Column("stages", sa.JSON(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhooks")),
@@ -71,6 +84,7 @@ def upgrade() -> None:
         sa.Column(
             "outbox_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
+        sa.Column("uid", sa.String(length=40), nullable=False),
         sa.Column("topic", sa.String(length=100), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -86,9 +100,11 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint("uid", name=op.f("uq_webhook_deliveries_uid")),
         sa.UniqueConstraint(
             "webhook_id", "outbox_id", name=op.f("uq_webhook_deliveries_webhook_id_outbox_id")
         ),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.create_index(
@@ -107,4 +123,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outbox_pending")
 
     op.drop_table("outbox")
+    with op.batch_alter_table("contact_merges", schema=None) as batch_op:
+        batch_op.drop_index("ix_contact_merges_survivor")
+
+    op.drop_table("contact_merges")
     op.drop_table("api_keys")
