@@ -57,7 +57,8 @@ def install_demo(app: App, *, contacts: int, seed: int, progress: Progress,
 
     def write(chunk: Chunk) -> None:
         append_frames(app.engine, [
-            ("contacts", chunk.contacts), ("identities", chunk.identities),
+            ("contacts", chunk.contacts), ("contact_scores", chunk.scores),
+            ("identities", chunk.identities),
             ("events", chunk.events), ("stage_changes", chunk.stage_changes),
             ("milestones", chunk.milestones)])
         totals["contacts"] += chunk.contacts.height

@@ -28,6 +28,7 @@ from leadflow.adapters.db.mapping import (
     account_values,
     contact_from_row,
     contact_values,
+    score_values,
     shape_from_row,
     shape_row,
     shape_signature,
@@ -62,6 +63,10 @@ PG_FIND_MESSAGES = select(t.events.c.message_id).where(
 PG_FIND_SUPPRESSED = select(t.suppressions.c.hash).where(
     t.suppressions.c.hash == any_(bindparam("hashes", type_=ARRAY(String))))
 IN_SLICE = 500  # values per IN (...) list: within every database's limit of parameters
+# A contact is read with its scores (one contact_scores row each).
+CONTACT_WITH_SCORES = select(
+    t.contacts, *(c for c in t.contact_scores.c if c.name not in ("contact_id", "rescored"))
+).join(t.contact_scores, t.contact_scores.c.contact_id == t.contacts.c.id)
 
 
 def _new_id(result: CursorResult[Any]) -> int:
@@ -97,7 +102,7 @@ class SqlContactRepository:
     def get_many(self, contact_ids: Sequence[int]) -> list[Contact]:
         if not contact_ids:
             return []
-        rows = self.conn.execute(select(t.contacts).where(t.contacts.c.id.in_(contact_ids)))
+        rows = self.conn.execute(CONTACT_WITH_SCORES.where(t.contacts.c.id.in_(contact_ids)))
         rows_by_id = {r.id: r for r in rows}
         ms = self._milestones(list(rows_by_id))
         return [contact_from_row(rows_by_id[i], ms[i]) for i in contact_ids if i in rows_by_id]
@@ -126,27 +131,36 @@ class SqlContactRepository:
         return [(k, v) for k, v in rows]
 
     def add(self, contact: Contact) -> int:
-        values = contact_values(contact, self.half_life_seconds)
-        contact.id = _new_id(self.conn.execute(insert(t.contacts), values))
+        contact.id = _new_id(self.conn.execute(insert(t.contacts), contact_values(contact)))
+        self.conn.execute(insert(t.contact_scores), {
+            "contact_id": contact.id, **score_values(contact, self.half_life_seconds)})
         return contact.id
 
     def add_many(self, contacts: Sequence[Contact]) -> None:
         """Insert new contacts in one statement batch; each gets its id."""
         if not contacts:
             return
-        ids = insert_returning_ids(self.conn, t.contacts, [
-            contact_values(c, self.half_life_seconds) for c in contacts])
+        ids = insert_returning_ids(self.conn, t.contacts, [contact_values(c) for c in contacts])
         for contact, cid in zip(contacts, ids, strict=True):
             contact.id = cid
+        insert_rows(self.conn, t.contact_scores, [
+            {"contact_id": c.id, **score_values(c, self.half_life_seconds)} for c in contacts])
 
     def save(self, contact: Contact) -> None:
         assert contact.id is not None
         self.conn.execute(update(t.contacts).where(t.contacts.c.id == contact.id),
-                          contact_values(contact, self.half_life_seconds))
+                          contact_values(contact))
+        scores = score_values(contact, self.half_life_seconds)
+        if not self.conn.execute(update(t.contact_scores)
+                                 .where(t.contact_scores.c.contact_id == contact.id),
+                                 scores).rowcount:
+            self.conn.execute(insert(t.contact_scores), {"contact_id": contact.id, **scores})
 
     def delete(self, contact_id: int) -> None:
         self.conn.execute(delete(t.milestones).where(t.milestones.c.contact_id == contact_id))
         self.conn.execute(delete(t.identities).where(t.identities.c.contact_id == contact_id))
+        self.conn.execute(delete(t.contact_scores)
+                          .where(t.contact_scores.c.contact_id == contact_id))
         self.conn.execute(update(t.contacts).where(t.contacts.c.referred_by_id == contact_id)
                           .values(referred_by_id=None))
         self.conn.execute(delete(t.contacts).where(t.contacts.c.id == contact_id))
