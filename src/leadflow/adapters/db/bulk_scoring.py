@@ -73,11 +73,11 @@ def read_frame(engine: Engine | None, uri: str, sql: str) -> pl.DataFrame:
         return pl.read_database(text(sql), connection=conn, infer_schema_length=None)
 
 
-def _score_range_job(url: str, config: LifecycleConfig, shape_rules: pl.DataFrame,
-                     shape_signals: pl.DataFrame, watermark: int, low: int,
-                     high: int) -> pl.DataFrame:
-    scorer = PolarsBulkScoring(None, url, config)
-    return scorer.rescore_range(low, high, shape_rules, shape_signals, watermark)
+def _range_job(job: Any, url: str, config: LifecycleConfig, shape_rules: pl.DataFrame,
+               shape_signals: pl.DataFrame, watermark: int, low: int, high: int) -> Any:
+    """In a worker process: ``job`` (a PolarsBulkScoring method) on one range of contacts."""
+    return job(PolarsBulkScoring(None, url, config), low, high, shape_rules, shape_signals,
+               watermark)
 
 
 @dataclass
@@ -87,10 +87,6 @@ class ScoreChunk:
     # SCORE_COLUMNS, "rescored" (the values' fingerprint) and "changed", one row per contact
     # of the range (all zero for a contact without a scored event)
     frame: pl.DataFrame
-
-    @property
-    def changed(self) -> int:
-        return int(self.frame["changed"].sum())
 
 
 def _runs(key: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -351,29 +347,52 @@ class PolarsBulkScoring:
             pl.col("baseline").fill_null(0.0),
         )
 
-    def recompute(self, progress: Progress) -> list[ScoreChunk]:
+    def _ranges_scored(self, progress: Progress, job: Any
+                       ) -> Iterator[tuple[int, int, Any]]:
+        """(low, high, what ``job`` made of the range) for every range of contact ids, in
+        order; by two worker processes for a large database."""
         shape_rules = self.shape_rules()
         shape_signals = self.shape_signals()
         watermark = self.watermark()
         ranges = list(self.ranges())
         progress.start("rescoring contacts", sum(h - lo for lo, h in ranges))
-        chunks = []
+        self.last_watermark = watermark
         if watermark < PARALLEL_FROM_EVENTS or len(ranges) < 2:
             for low, high in ranges:
-                chunks.append(ScoreChunk(low, high, self.rescore_range(
-                    low, high, shape_rules, shape_signals, watermark)))
+                yield low, high, job(self, low, high, shape_rules, shape_signals, watermark)
                 progress.advance(high - low)
         else:
             with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(_score_range_job, self.url, self.lifecycle, shape_rules,
+                futures = [pool.submit(_range_job, job, self.url, self.lifecycle, shape_rules,
                                        shape_signals, watermark, low, high)
                            for low, high in ranges]
                 for (low, high), future in zip(ranges, futures, strict=True):
-                    chunks.append(ScoreChunk(low, high, future.result()))
+                    yield low, high, future.result()
                     progress.advance(high - low)
         progress.finish()
-        self.last_watermark = watermark
-        return chunks
+
+    def recompute(self, progress: Progress) -> list[ScoreChunk]:
+        """Every contact's recomputed values, range by range (nothing is written)."""
+        return [ScoreChunk(low, high, frame) for low, high, frame
+                in self._ranges_scored(progress, PolarsBulkScoring.rescore_range)]
+
+    def rescore(self, progress: Progress) -> tuple[int, int]:
+        """Recompute every contact and store the ones that changed, in one transaction, each
+        range written while the workers compute the next ones. Returns how many contacts
+        changed and the id of the last event counted (later ones arrived meanwhile)."""
+        with self.engine.begin() as conn:
+            writer = _Writer(conn)
+            for _low, _high, (frame, contacts) in self._ranges_scored(
+                    progress, PolarsBulkScoring.changed_in_range):
+                writer.add(frame, contacts)
+            return writer.finish(), self.last_watermark
+
+    def changed_in_range(self, low: int, high: int, shape_rules: pl.DataFrame,
+                         shape_signals: pl.DataFrame, watermark: int
+                         ) -> tuple[pl.DataFrame, int]:
+        """The range's contacts whose values changed, and how many contacts it holds."""
+        frame = self.rescore_range(low, high, shape_rules, shape_signals, watermark)
+        return frame.filter(pl.col("changed")), frame.height
 
     # ------------------------------------------------------------------ comparing
 
@@ -397,55 +416,62 @@ class PolarsBulkScoring:
             for row in joined.iter_rows(named=True):
                 yield from _compare(row, tolerance)
 
-    # ------------------------------------------------------------------ writing
 
-    def write(self, scores: list[ScoreChunk], progress: Progress) -> int:
-        """Store the changed contacts' scores, in one transaction."""
-        changed = [c.frame.filter(pl.col("changed")) for c in scores]
-        total = sum(f.height for f in changed)
-        progress.start("writing scores", total)
-        if total == 0:
-            progress.finish()
-            return 0
-        contacts = sum(c.frame.height for c in scores)
-        with self.engine.begin() as conn:
-            rebuild = total > REBUILD_INDEX_FROM * contacts
-            if rebuild:
-                conn.execute(text("DROP INDEX ix_contact_scores_rank"))
-            for frame in changed:
-                if frame.height:
-                    _store(conn, frame)
-                    progress.advance(frame.height)
-            if rebuild:
-                conn.execute(text("CREATE INDEX ix_contact_scores_rank "
-                                  "ON contact_scores (engagement_rank)"))
-        progress.finish()
-        return total
+class _Writer:
+    """Rewrites changed contact_scores rows inside the caller's transaction.
 
+    SQLite updates each range as it comes, and drops the rank index (rebuilt at the end) once
+    a range shows that most of its contacts change: maintaining the index row by row costs
+    more than sorting it anew. PostgreSQL copies the ranges into a temporary table and updates
+    from it at the end, so that contact_scores is locked (its index dropped) only after the
+    worker processes have read it.
+    """
 
-def _store(conn: Connection, frame: pl.DataFrame) -> None:
-    """Rewrite the contact_scores rows of ``frame`` (SCORE_COLUMNS and rescored)."""
-    pg = conn.dialect.name == "postgresql"
-    columns = [*SCORE_COLUMNS, "rescored"]
-    if pg:
-        conn.execute(text(
-            "CREATE TEMP TABLE rescore_tmp (contact_id BIGINT PRIMARY KEY, score FLOAT8,"
-            " t0 FLOAT8, rank FLOAT8, breakdown TEXT, caps TEXT, baseline FLOAT8,"
-            " signals TEXT, rescored BIGINT) ON COMMIT DROP"))
-        insert_frame(conn, "rescore_tmp", frame.select(columns))
-        conn.execute(text(
-            "UPDATE contact_scores SET engagement_score = r.score, engagement_t0 = r.t0, "
-            "engagement_rank = r.rank, engagement_breakdown = r.breakdown::json, "
-            "engagement_caps = r.caps::json, recycle_baseline = r.baseline, "
-            "signals = r.signals::json, rescored = r.rescored "
-            "FROM rescore_tmp r WHERE contact_scores.contact_id = r.contact_id"))
-        conn.execute(text("DROP TABLE rescore_tmp"))
-        return
-    # SQLite: one statement per row, run by executemany in C; rows in key order.
-    names = ", ".join(f"{STORED_AS[c]} = ?" for c in columns[1:])
-    raw: Any = conn.connection.driver_connection
-    raw.executemany(f"UPDATE contact_scores SET {names} WHERE contact_id = ?",
-                    frame.select(*columns[1:], "contact_id").iter_rows())
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+        self.changed = 0
+        self.contacts = 0
+        self.index_dropped = False
+        if self.pg:
+            conn.execute(text(
+                "CREATE TEMP TABLE rescore_tmp (contact_id BIGINT, score FLOAT8, t0 FLOAT8,"
+                " rank FLOAT8, breakdown TEXT, caps TEXT, baseline FLOAT8, signals TEXT,"
+                " rescored BIGINT) ON COMMIT DROP"))
+
+    def add(self, frame: pl.DataFrame, contacts: int) -> None:
+        self.contacts += contacts
+        self.changed += frame.height
+        if frame.height == 0:
+            return
+        columns = [*SCORE_COLUMNS, "rescored"]
+        if self.pg:
+            insert_frame(self.conn, "rescore_tmp", frame.select(columns))
+            return
+        if not self.index_dropped and frame.height > REBUILD_INDEX_FROM * contacts:
+            self.conn.execute(text("DROP INDEX ix_contact_scores_rank"))
+            self.index_dropped = True
+        # One statement per row, run by executemany in C, in key order.
+        names = ", ".join(f"{STORED_AS[c]} = ?" for c in columns[1:])
+        raw: Any = self.conn.connection.driver_connection
+        raw.executemany(f"UPDATE contact_scores SET {names} WHERE contact_id = ?",
+                        frame.select(*columns[1:], "contact_id").iter_rows())
+
+    def finish(self) -> int:
+        if self.pg and self.changed:
+            if self.changed > REBUILD_INDEX_FROM * self.contacts:
+                self.conn.execute(text("DROP INDEX ix_contact_scores_rank"))
+                self.index_dropped = True
+            self.conn.execute(text(
+                "UPDATE contact_scores SET engagement_score = r.score, engagement_t0 = r.t0, "
+                "engagement_rank = r.rank, engagement_breakdown = r.breakdown::json, "
+                "engagement_caps = r.caps::json, recycle_baseline = r.baseline, "
+                "signals = r.signals::json, rescored = r.rescored "
+                "FROM rescore_tmp r WHERE contact_scores.contact_id = r.contact_id"))
+        if self.index_dropped:
+            self.conn.execute(text("CREATE INDEX ix_contact_scores_rank "
+                                   "ON contact_scores (engagement_rank)"))
+        return self.changed
 
 
 def _close(a: float | None, b: float | None, tol: float) -> bool:
