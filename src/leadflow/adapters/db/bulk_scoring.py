@@ -118,6 +118,18 @@ def _indexed(names: list[str], name: str, index: str) -> pl.DataFrame:
                         schema={name: pl.Utf8, index: pl.Int64})
 
 
+def _name_of(index: pl.Expr, names: pl.Series) -> pl.Expr:
+    """The name numbered ``index`` (see ``_indexed``)."""
+    return pl.lit(names).gather(index)
+
+
+def _json_objects(entries: pl.DataFrame, entry: str, alias: str) -> pl.DataFrame:
+    """One JSON object per contact from its '"key":value' entries, in their order."""
+    return entries.group_by("contact_id").agg(entry).select(
+        "contact_id", (pl.lit("{") + pl.col(entry).list.join(",") + pl.lit("}")).alias(alias),
+    ).sort("contact_id")
+
+
 def fingerprint(frame: pl.DataFrame) -> pl.Series:
     """A 64-bit digest of a contact's scored values, as stored in ``rescored``. Numbers count
     to 12 significant digits (sums in parallel differ in their last bits), so equal digests
@@ -254,22 +266,21 @@ class PolarsBulkScoring:
         n_signals = max(ids.height, 1)
         # (contact, signal, time) order: a stable sort of the (contact, time) order.
         rows = sorted_events(events).join(per_shape, on="shape_id", how="inner",
-                                          maintain_order="left").with_columns(
-            (pl.col("contact_id") * n_signals + pl.col("signal_idx")).alias("key"),
+                                          maintain_order="left").select(
+            (pl.col("contact_id") * n_signals + pl.col("signal_idx")).alias("key"), "ts",
         ).sort("key", maintain_order=True)
         starts, ends = _runs(pl.col("key"))
         last = rows.with_columns(
             (_position_in_run(starts) + 1).alias("n"), pl.col("ts").shift(1).alias("before"),
-        ).filter(ends).join(ids, on="signal_idx", maintain_order="left")
+        ).filter(ends)
         times = pl.when(pl.col("n") >= 2).then(pl.concat_str([
             pl.col("ts").cast(pl.Utf8), pl.lit(","), pl.col("before").cast(pl.Utf8)])
         ).otherwise(pl.col("ts").cast(pl.Utf8))
-        entry = pl.concat_str([pl.lit('"'), pl.col("signal"), pl.lit('":{"n":'),
-                               pl.col("n").cast(pl.Utf8), pl.lit(',"last":['), times,
-                               pl.lit("]}")])
-        return last.group_by("contact_id", maintain_order=True).agg(
-            entry.str.join(",").alias("signals"),
-        ).select("contact_id", (pl.lit("{") + pl.col("signals") + pl.lit("}")).alias("signals"))
+        entry = pl.concat_str([pl.lit('"'), _name_of(pl.col("key") % n_signals, ids["signal"]),
+                               pl.lit('":{"n":'), pl.col("n").cast(pl.Utf8),
+                               pl.lit(',"last":['), times, pl.lit("]}")])
+        return _json_objects(last.select((pl.col("key") // n_signals).alias("contact_id"),
+                                         entry.alias("entry")), "entry", "signals")
 
     def score_frame(self, events: pl.DataFrame, shape_rules: pl.DataFrame,
                     recycled: pl.DataFrame) -> pl.DataFrame:
@@ -278,17 +289,30 @@ class PolarsBulkScoring:
         h = self.h
         rule_ids = _indexed([r.key for r in self.config.rules], "rule", "rule_idx")
         n_rules = max(rule_ids.height, 1)
-        rules = shape_rules.join(rule_ids, on="rule").select(
-            pl.col("shape_id").cast(pl.Int64), "rule_idx", "points", "cap", "window")
+        by_key = {r.key: r for r in self.config.rules}
+        names = rule_ids["rule"]
+        # The rule's points, cap and window, looked up by rule number.
+        points = pl.Series([by_key[k].points for k in names], dtype=pl.Float64)
+        caps_at = pl.Series([by_key[k].cap.points if by_key[k].cap else None  # type: ignore[union-attr]
+                             for k in names], dtype=pl.Float64)
+        windows = pl.Series([by_key[k].cap.window_seconds if by_key[k].cap else None  # type: ignore[union-attr]
+                             for k in names], dtype=pl.Float64)
+        per_shape = shape_rules.join(rule_ids, on="rule").select(
+            pl.col("shape_id").cast(pl.Int64), "rule_idx")
         # In (contact, time) order, a contact's t0 (its last scored event) is on its last row.
         # Events of one rule at the same instant are interchangeable (same points, same decay),
         # so ties need no tie-breaker and the event id is not read.
         _, contact_ends = _runs(pl.col("contact_id"))
-        rows = sorted_events(events).join(rules, on="shape_id", how="inner",
-                                          maintain_order="left").with_columns(
+        rule = pl.col("key") % n_rules
+        rows = sorted_events(events).join(per_shape, on="shape_id", how="inner",
+                                          maintain_order="left").select(
+            (pl.col("contact_id") * n_rules + pl.col("rule_idx")).alias("key"), "ts",
             pl.when(contact_ends).then(pl.col("ts")).backward_fill().alias("t0"),
-            (pl.col("contact_id") * n_rules + pl.col("rule_idx")).alias("key"),
-        ).sort("key", maintain_order=True)  # (contact, rule, time)
+        ).sort("key", maintain_order=True).with_columns(  # (contact, rule, time)
+            pl.lit(points).gather(rule).alias("points"),
+            pl.lit(caps_at).gather(rule).alias("cap"),
+            pl.lit(windows).gather(rule).alias("window"),
+        )
         # Within a window the first events take their points until the cap is used up: every
         # event of a rule carries the same points, so the n-th event of a window (n from 0)
         # gets what is left after n·|points|.
@@ -306,46 +330,50 @@ class PolarsBulkScoring:
             .otherwise(gain * pl.col("points").sign()).alias("awarded"),
             used.alias("used"),
         )
-        sums = rows.group_by("key").agg(
-            (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("t0")) / h))).sum()
-            .alias("value"))
+        sums = rows.select(
+            "key", (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("t0")) / h)))
+            .alias("decayed"),
+        ).group_by("key").agg(pl.col("decayed").sum().alias("value"))
         # One row per (contact, rule), in (contact, rule name) order; the last of its events
         # holds the cap state.
         per_rule = rows.filter(pl.col("rule_end")).select(
-            "key", "contact_id", "rule_idx", "t0", "cap", "bucket", "used",
-        ).join(sums, on="key", maintain_order="left").join(rule_ids, on="rule_idx",
-                                                           maintain_order="left")
+            "key", (pl.col("key") // n_rules).alias("contact_id"), "t0", "cap", "bucket",
+            "used",
+        ).join(sums, on="key", maintain_order="left")
         recycled_at = recycled.select(pl.col("contact_id").cast(pl.Int64),
                                       pl.col("recycled_at").cast(pl.Float64))
-        baseline = rows.filter(pl.col("contact_id").is_in(recycled_at["contact_id"].implode())
-                               ).join(recycled_at, on="contact_id").filter(
+        baseline = rows.with_columns((pl.col("key") // n_rules).alias("contact_id")).filter(
+            pl.col("contact_id").is_in(recycled_at["contact_id"].implode())
+        ).join(recycled_at, on="contact_id").filter(
             pl.col("ts") <= pl.col("recycled_at")).group_by("contact_id").agg(
             (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("recycled_at")) / h))).sum()
             .alias("baseline"))
         # Parallel sums differ from run to run in the last bits: the breakdown (for reading, not
         # for computing) keeps 12 significant digits and a fixed key order, so that a rescore
         # that changes nothing rewrites nothing.
-        breakdown = pl.concat_str([pl.lit('"'), pl.col("rule"), pl.lit('":'),
-                                   pl.col("value").round_sig_figs(12).cast(pl.Utf8)])
-        caps = pl.when(pl.col("cap").is_not_null()).then(pl.concat_str([
-            pl.lit('"'), pl.col("rule"), pl.lit('":['), pl.col("bucket").cast(pl.Int64)
-            .cast(pl.Utf8), pl.lit(","), pl.col("used").cast(pl.Utf8), pl.lit("]")]))
-        per_contact = per_rule.group_by("contact_id", maintain_order=True).agg(
-            pl.col("value").sum().alias("score"),
-            pl.col("t0").first(),
-            breakdown.str.join(",").alias("breakdown"),
-            caps.drop_nulls().str.join(",").alias("caps"),
-        ).join(baseline, on="contact_id", how="left", maintain_order="left")
+        name = _name_of(pl.col("key") % n_rules, names)
+        per_rule = per_rule.with_columns(
+            pl.concat_str([pl.lit('"'), name, pl.lit('":'),
+                           pl.col("value").round_sig_figs(12).cast(pl.Utf8)]).alias("entry"),
+            pl.when(pl.col("cap").is_not_null()).then(pl.concat_str([
+                pl.lit('"'), name, pl.lit('":['), pl.col("bucket").cast(pl.Int64)
+                .cast(pl.Utf8), pl.lit(","), pl.col("used").cast(pl.Utf8), pl.lit("]")]))
+            .alias("cap_entry"),
+        )
+        per_contact = per_rule.group_by("contact_id").agg(
+            pl.col("value").sum().alias("score"), pl.col("t0").first(), "entry",
+            pl.col("cap_entry").drop_nulls(),
+        ).join(baseline, on="contact_id", how="left")
         score = pl.col("score")
         rank = (pl.when(score > 0).then(pl.col("t0") / h + score.log(2))
                 .when(score < 0).then(NEGATIVE_RANK_BASE - (pl.col("t0") / h + (-score).log(2)))
                 .otherwise(ZERO_RANK))
         return per_contact.select(
             "contact_id", "score", "t0", rank.alias("rank"),
-            (pl.lit("{") + pl.col("breakdown") + pl.lit("}")).alias("breakdown"),
-            (pl.lit("{") + pl.col("caps") + pl.lit("}")).alias("caps"),
+            (pl.lit("{") + pl.col("entry").list.join(",") + pl.lit("}")).alias("breakdown"),
+            (pl.lit("{") + pl.col("cap_entry").list.join(",") + pl.lit("}")).alias("caps"),
             pl.col("baseline").fill_null(0.0),
-        )
+        ).sort("contact_id")
 
     def _ranges_scored(self, progress: Progress, job: Any
                        ) -> Iterator[tuple[int, int, Any]]:
