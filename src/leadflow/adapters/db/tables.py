@@ -90,6 +90,10 @@ contacts = Table(
     Index("ix_contacts_owner_stage", "owner_id", "stage"),
     Index("ix_contacts_fit_grade", "fit_grade"),
     Index("ix_contacts_temperature_until", "temperature_until"),
+    # The few recycled contacts, for the rescore's recycle baselines (no scan of wide rows).
+    Index("ix_contacts_recycled", "id", "recycled_at",
+          sqlite_where=text("recycled_at IS NOT NULL"),
+          postgresql_where=text("recycled_at IS NOT NULL")),
 )
 
 # A contact's engagement and signals: what events and rules make of it, and all that a rescore

@@ -6,7 +6,8 @@ each rewritten score rewrote the whole row and four indexes on engagement_rank. 
 in ``contact_scores`` (one row per contact), with one rank index; ``rescored`` fingerprints what
 the last rescore wrote (NULL for rows written any other way, as every migrated row is).
 
-The stage, temperature and grade filters of contact lists keep an index each on contacts.
+The stage, temperature and grade filters of contact lists keep an index each on contacts, and
+a partial index finds the (few) recycled contacts without scanning wide rows.
 
 Revision ID: 0003_contact_scores
 Revises: 0001
@@ -73,11 +74,17 @@ def upgrade() -> None:
             batch_op.drop_column(column)
         for name, cols in NEW_INDEXES.items():
             batch_op.create_index(name, cols, unique=False)
+        batch_op.create_index("ix_contacts_recycled", ["id", "recycled_at"], unique=False,
+                              sqlite_where=sa.text("recycled_at IS NOT NULL"),
+                              postgresql_where=sa.text("recycled_at IS NOT NULL"))
 
 
 def downgrade() -> None:
     _refuse_cascading_rebuild()
     with op.batch_alter_table("contacts", schema=None) as batch_op:
+        batch_op.drop_index("ix_contacts_recycled",
+                            sqlite_where=sa.text("recycled_at IS NOT NULL"),
+                            postgresql_where=sa.text("recycled_at IS NOT NULL"))
         for name in NEW_INDEXES:
             batch_op.drop_index(name)
         batch_op.add_column(sa.Column("recycle_baseline", sa.Float(), nullable=False,
