@@ -448,11 +448,11 @@ class PolarsBulkScoring:
 class _Writer:
     """Rewrites changed contact_scores rows inside the caller's transaction.
 
-    SQLite updates each range as it comes, and drops the rank index (rebuilt at the end) once
-    a range shows that most of its contacts change: maintaining the index row by row costs
-    more than sorting it anew. PostgreSQL copies the ranges into a temporary table and updates
-    from it at the end, so that contact_scores is locked (its index dropped) only after the
-    worker processes have read it.
+    Each range is updated as it comes, while the workers compute the next ones. SQLite drops
+    the rank index (rebuilt at the end) once a range shows that most of its contacts change:
+    maintaining it row by row costs more than sorting it anew. PostgreSQL keeps it (an update
+    that is not HOT adds an entry to every index anyway, and dropping it would lock out the
+    workers still reading contact_scores); each range goes through a temporary table by COPY.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -475,6 +475,15 @@ class _Writer:
         columns = [*SCORE_COLUMNS, "rescored"]
         if self.pg:
             insert_frame(self.conn, "rescore_tmp", frame.select(columns))
+            self.conn.execute(text(
+                "UPDATE contact_scores SET engagement_score = r.score, engagement_t0 = r.t0, "
+                "engagement_rank = r.rank, engagement_breakdown = r.breakdown::json, "
+                "engagement_caps = r.caps::json, recycle_baseline = r.baseline, "
+                "signals = r.signals::json, rescored = r.rescored FROM rescore_tmp r "
+                "WHERE contact_scores.contact_id = r.contact_id "
+                "AND contact_scores.contact_id BETWEEN :low AND :high"),
+                {"low": frame["contact_id"].min(), "high": frame["contact_id"].max()})
+            self.conn.execute(text("TRUNCATE rescore_tmp"))
             return
         if not self.index_dropped and frame.height > REBUILD_INDEX_FROM * contacts:
             self.conn.execute(text("DROP INDEX ix_contact_scores_rank"))
@@ -486,16 +495,6 @@ class _Writer:
                         frame.select(*columns[1:], "contact_id").iter_rows())
 
     def finish(self) -> int:
-        if self.pg and self.changed:
-            if self.changed > REBUILD_INDEX_FROM * self.contacts:
-                self.conn.execute(text("DROP INDEX ix_contact_scores_rank"))
-                self.index_dropped = True
-            self.conn.execute(text(
-                "UPDATE contact_scores SET engagement_score = r.score, engagement_t0 = r.t0, "
-                "engagement_rank = r.rank, engagement_breakdown = r.breakdown::json, "
-                "engagement_caps = r.caps::json, recycle_baseline = r.baseline, "
-                "signals = r.signals::json, rescored = r.rescored "
-                "FROM rescore_tmp r WHERE contact_scores.contact_id = r.contact_id"))
         if self.index_dropped:
             self.conn.execute(text("CREATE INDEX ix_contact_scores_rank "
                                    "ON contact_scores (engagement_rank)"))
