@@ -28,6 +28,12 @@ def test_a_merged_contact_says_where_it_went(api: TestClient, app: App, keys: Ke
         "message": f"contact {visitor} was merged into contact {ann}"}
     [merge] = [r for r in rows(app, t.outbox) if r.topic == "contact.merged"]
     assert (merge.payload["merged_id"], merge.payload["contact"]["id"]) == (visitor, ann)
+    # A new visitor never gets the merged contact's id again (SQLite reuses a freed
+    # highest rowid unless told not to).
+    post(api, "/v1/page", track(4, anonymousId="device-2"), keys.public)
+    newcomer = contact_by_identity(app, "anonymous_id", "device-2")
+    assert newcomer is not None
+    assert newcomer > visitor
 
 
 def test_numbers_out_of_range_are_a_422(api: TestClient, app: App, keys: Keys) -> None:

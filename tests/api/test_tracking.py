@@ -114,8 +114,8 @@ def test_identify_merges_anonymous_history_and_rescores(api: TestClient, app: Ap
     assert merged["score"] == pytest.approx(known["score"])
     assert merged["breakdown"] == pytest.approx(known["breakdown"])
     assert merged["breakdown"]["pricing_page"] > 0
-    [stored] = rows(app, t.contacts, t.contacts.c.id == ann)
-    [reference] = rows(app, t.contacts, t.contacts.c.id == bob)
+    [stored] = rows(app, t.contact_scores, t.contact_scores.c.contact_id == ann)
+    [reference] = rows(app, t.contact_scores, t.contact_scores.c.contact_id == bob)
     assert stored.engagement_rank == pytest.approx(reference.engagement_rank)
 
 
@@ -419,9 +419,10 @@ def test_page_url_and_campaign_are_stored_and_scored(settings: Settings,
             assert event.properties["url"] == "https://acme.example/pricing/teams?plan=pro"
             assert event.properties["name"] == "Pricing"
             [row] = rows(app, t.contacts)
-            assert row.engagement_breakdown == {"page_view": 1.0, "pricing_page": 8.0,
-                                                "spring_campaign": 7.0}
-            assert row.engagement_score == pytest.approx(16.0)
+            [scores] = rows(app, t.contact_scores)
+            assert scores.engagement_breakdown == {"page_view": 1.0, "pricing_page": 8.0,
+                                                   "spring_campaign": 7.0}
+            assert scores.engagement_score == pytest.approx(16.0)
             assert row.source == "google"
     finally:
         app.engine.dispose()

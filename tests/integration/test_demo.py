@@ -53,9 +53,11 @@ def test_demo_contacts_follow_the_stage_rules(app: App) -> None:
     showed intent, customers bought; competitors are disqualified."""
     install_demo(app, contacts=800, seed=5, progress=NullProgress())
     with app.engine.connect() as conn:
-        rows = conn.execute(select(t.contacts.c.id, t.contacts.c.stage, t.contacts.c.signals,
-                                   t.contacts.c.fit_grade, t.contacts.c.excluded_by,
-                                   t.contacts.c.email)).all()
+        rows = conn.execute(select(t.contacts.c.id, t.contacts.c.stage,
+                                   t.contact_scores.c.signals, t.contacts.c.fit_grade,
+                                   t.contacts.c.excluded_by, t.contacts.c.email)
+                            .join(t.contact_scores,
+                                  t.contact_scores.c.contact_id == t.contacts.c.id)).all()
     for cid, stage, signals, grade, excluded_by, email in rows:
         if stage in ("lead", "prospect", "opportunity", "customer"):
             assert "interest" in signals, cid

@@ -65,6 +65,7 @@ def scenario(rng: random.Random, prefix: str) -> list[list[dict[str, Any]]]:
 
 def _state(app: App, prefix: str) -> list[tuple[Any, ...]]:
     c = t.contacts.c
+    s = t.contact_scores.c
     with app.engine.connect() as conn:
         ids = {row.value: row.contact_id for row in conn.execute(
             select(t.identities.c.value, t.identities.c.contact_id).where(
@@ -73,9 +74,10 @@ def _state(app: App, prefix: str) -> list[tuple[Any, ...]]:
         out = []
         for anon in sorted(ids):
             cid = ids[anon]
-            row = conn.execute(select(c.stage, c.temperature, c.engagement_score,
-                                      c.engagement_t0, c.engagement_breakdown, c.signals,
-                                      c.last_event_at).where(c.id == cid)).one()
+            row = conn.execute(select(c.stage, c.temperature, s.engagement_score,
+                                      s.engagement_t0, s.engagement_breakdown, s.signals,
+                                      c.last_event_at).join_from(
+                t.contacts, t.contact_scores, s.contact_id == c.id).where(c.id == cid)).one()
             events = conn.execute(select(func.count()).select_from(t.events).where(
                 t.events.c.contact_id == cid)).scalar()
             stages = [s for (s,) in conn.execute(select(t.stage_changes.c.to_stage).where(

@@ -49,6 +49,7 @@ class Accounts:
 @dataclass
 class Chunk:
     contacts: pl.DataFrame
+    scores: pl.DataFrame  # the contact_scores rows of ``contacts``
     identities: pl.DataFrame
     events: pl.DataFrame
     stage_changes: pl.DataFrame
@@ -268,9 +269,6 @@ class Generator:
             "owner_id": None, "attributes": "{}", "consent": consent,
             "stage": stage_now, "stage_entered_at": entered,
             "recycled_at": np.where(recycled, t_after, np.nan),
-            "recycle_baseline": 0.0, "engagement_score": 0.0, "engagement_t0": None,
-            "engagement_rank": ZERO_RANK, "engagement_breakdown": "{}",
-            "engagement_caps": "{}", "signals": "{}",
             "fit_score": [0.0 if gone[k] else fits[k][0] for k in range(n)],
             "fit_grade": [f[1] for f in fits], "persona": [f[2] for f in fits],
             "excluded_by": [f[3] for f in fits],
@@ -295,7 +293,14 @@ class Generator:
             "value": [e for e in email_col if e]
             + [f"anon-{cids[k]:08x}-{first[k]:02x}{last[k]:02x}" for k in anonymous],
         }, schema={"contact_id": pl.Int64, "kind": pl.Utf8, "value": pl.Utf8})
-        return Chunk(contacts=frame, identities=identities, events=events,
+        # Unscored: the installer scores every contact from its events afterwards.
+        scores = pl.DataFrame({"contact_id": ids}, schema={"contact_id": pl.Int64}).with_columns(
+            pl.lit(0.0).alias("engagement_score"),
+            pl.lit(None, dtype=pl.Float64).alias("engagement_t0"),
+            pl.lit(ZERO_RANK).alias("engagement_rank"),
+            pl.lit("{}").alias("engagement_breakdown"), pl.lit("{}").alias("engagement_caps"),
+            pl.lit(0.0).alias("recycle_baseline"), pl.lit("{}").alias("signals"))
+        return Chunk(contacts=frame, scores=scores, identities=identities, events=events,
                      stage_changes=changes, milestones=milestones)
 
     # ---------------------------------------------------------------- behaviour
@@ -538,9 +543,7 @@ CONTACT_SCHEMA: dict[str, Any] = {
     "country": pl.Utf8, "region": pl.Utf8, "language": pl.Utf8, "source": pl.Utf8,
     "account_id": pl.Int64, "referred_by_id": pl.Int64, "owner_id": pl.Int64,
     "attributes": pl.Utf8, "consent": pl.Utf8, "stage": pl.Utf8, "stage_entered_at": pl.Float64,
-    "recycled_at": pl.Float64, "recycle_baseline": pl.Float64, "engagement_score": pl.Float64,
-    "engagement_t0": pl.Float64, "engagement_rank": pl.Float64,
-    "engagement_breakdown": pl.Utf8, "engagement_caps": pl.Utf8, "signals": pl.Utf8,
+    "recycled_at": pl.Float64,
     "fit_score": pl.Float64, "fit_grade": pl.Utf8, "persona": pl.Utf8, "excluded_by": pl.Utf8,
     "fit_detail": pl.Utf8, "qualification": pl.Utf8, "qualification_passed": pl.Boolean,
     "temperature": pl.Utf8, "temperature_until": pl.Float64, "last_event_at": pl.Float64,

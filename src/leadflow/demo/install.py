@@ -58,7 +58,8 @@ def install_demo(app: App, *, contacts: int, seed: int, progress: Progress,
 
     def write(chunk: Chunk) -> None:
         append_frames(app.engine, [
-            ("contacts", chunk.contacts), ("identities", chunk.identities),
+            ("contacts", chunk.contacts), ("contact_scores", chunk.scores),
+            ("identities", chunk.identities),
             ("events", chunk.events), ("stage_changes", chunk.stage_changes),
             ("milestones", chunk.milestones)])
         totals["contacts"] += chunk.contacts.height
@@ -83,8 +84,7 @@ def install_demo(app: App, *, contacts: int, seed: int, progress: Progress,
                 write(pending.pop(s).result())
     progress.finish()
     end_load(app.engine, ["accounts", "contacts"])
-    scoring = app.bulk_scoring()
-    scoring.write(scoring.recompute(progress), progress)
+    app.bulk_scoring().rescore(progress)
     totals["mql"] = mark_engagement_milestones(app.engine, app.config)
     refresh_all_temperatures(app.engine, app.settings.resolved_database_url, app.config,
                              now=now, progress=progress)

@@ -236,8 +236,9 @@ class BulkScoring(Protocol):
 
     def recompute(self, progress: Progress) -> Any: ...
     def differences(self, scores: Any, *, tolerance: float) -> Iterator[ScoreDifference]: ...
-    def write(self, scores: Any, progress: Progress) -> int:
-        """Store recomputed scores; return how many contacts changed."""
+    def rescore(self, progress: Progress) -> tuple[int, int]:
+        """Recompute and store every contact's scores; return how many contacts changed and
+        the id of the last event counted (events after it arrived during the pass)."""
         ...
 
 

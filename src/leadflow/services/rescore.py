@@ -39,9 +39,8 @@ def rescore_all(*, scoring: BulkScoring, progress: Progress,
 
     Events that arrive while the rescore runs are caught up afterwards, contact by contact.
     """
-    scores = scoring.recompute(progress)
-    watermark: int = getattr(scoring, "last_watermark", 0)
-    report = RescoreReport(contacts_changed=scoring.write(scores, progress))
+    changed, watermark = scoring.rescore(progress)
+    report = RescoreReport(contacts_changed=changed)
     for contact_id in late_contacts(watermark):
         with uow_factory() as uow:
             contact = uow.contacts.get(contact_id)

@@ -32,11 +32,10 @@ from leadflow.services.events import EventIn
 IDENTITY_ORDER = ("user_id", "email", "anonymous_id")  # as record_in resolves a caller
 
 
-# What recording events can change on a contact (fit, consent, qualification... stay).
+# What recording events can change on a contact's own row (fit, consent, qualification...
+# stay); its scores are written whole.
 TRACKING_COLUMNS = ("stage", "stage_entered_at", "temperature", "temperature_until",
-                    "last_event_at", "updated_at", "recycle_baseline", "engagement_score",
-                    "engagement_t0", "engagement_rank", "engagement_breakdown",
-                    "engagement_caps", "signals")
+                    "last_event_at", "updated_at")
 
 
 class NeedsOneByOne(Exception):

@@ -110,9 +110,10 @@ def mark_engagement_milestones(engine: Engine, config: LifecycleConfig) -> int:
         with engine.begin() as conn:
             result = conn.execute(text(
                 "INSERT INTO milestones (contact_id, key, reached_at, actor, config_version) "
-                "SELECT id, CAST(:key AS VARCHAR(50)), engagement_t0, 'rule', "
+                "SELECT id, CAST(:key AS VARCHAR(50)), s.engagement_t0, 'rule', "
                 "CAST(:version AS VARCHAR(200)) FROM contacts "
-                "WHERE engagement_score >= :threshold AND engagement_t0 IS NOT NULL "
+                "JOIN contact_scores s ON s.contact_id = contacts.id "
+                "WHERE s.engagement_score >= :threshold AND s.engagement_t0 IS NOT NULL "
                 "AND stage NOT IN :erased AND NOT EXISTS (SELECT 1 FROM milestones m "
                 "WHERE m.contact_id = contacts.id AND m.key = :key)"
             ).bindparams(bindparam("erased", expanding=True)),

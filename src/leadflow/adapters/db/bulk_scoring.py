@@ -5,6 +5,15 @@ once per distinct event *shape*, which is a few thousand rows; the per-event wor
 window, decay, sums per contact and per rule — runs as columnar Polars expressions over events,
 one range of contact ids at a time; large databases are scored by two worker processes.
 
+The events of a range are read sorted by (contact, time), the order of the events index, so
+that runs of one contact (and, after one stable sort, of one contact and rule) are found by
+comparing neighbouring rows instead of hashing groups.
+
+Each worker also reads the range's stored ``rescored`` fingerprints and returns, for every
+contact of the range, its recomputed values, their fingerprint and whether they differ from
+what is stored, so that the writer rewrites only the contacts that changed and never reads
+their JSON back.
+
 connectorx bundles its own SQLite library. Two SQLite libraries in one process do not share
 POSIX file locks, so while Python's sqlite3 holds the same file open connectorx reads stale WAL
 snapshots (and writes can fail). SQLite is therefore read through the engine's own driver in
@@ -22,7 +31,7 @@ from multiprocessing import get_context
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from leadflow.adapters.db import tables as t
@@ -34,6 +43,14 @@ from leadflow.domain.ports import Progress, ScoreDifference
 
 SCORE_COLUMNS = ("contact_id", "score", "t0", "rank", "breakdown", "caps", "baseline",
                  "signals")
+# contact_scores' column for each of SCORE_COLUMNS, and the fingerprint.
+STORED_AS = {"contact_id": "contact_id", "score": "engagement_score", "t0": "engagement_t0",
+             "rank": "engagement_rank", "breakdown": "engagement_breakdown",
+             "caps": "engagement_caps", "baseline": "recycle_baseline", "signals": "signals",
+             "rescored": "rescored"}
+# A share of a database's contacts above which a rescore rebuilds the rank index instead of
+# maintaining it row by row.
+REBUILD_INDEX_FROM = 0.3
 
 
 def connectorx_uri(url: str) -> str:
@@ -56,18 +73,74 @@ def read_frame(engine: Engine | None, uri: str, sql: str) -> pl.DataFrame:
         return pl.read_database(text(sql), connection=conn, infer_schema_length=None)
 
 
-def _score_range_job(url: str, config: LifecycleConfig, shape_rules: pl.DataFrame,
-                     shape_signals: pl.DataFrame, watermark: int, low: int,
-                     high: int) -> pl.DataFrame:
-    scorer = PolarsBulkScoring(None, url, config)
-    return scorer.score_range(low, high, shape_rules, shape_signals, watermark)
+def _range_job(job: Any, url: str, config: LifecycleConfig, shape_rules: pl.DataFrame,
+               shape_signals: pl.DataFrame, watermark: int, low: int, high: int) -> Any:
+    """In a worker process: ``job`` (a PolarsBulkScoring method) on one range of contacts."""
+    return job(PolarsBulkScoring(None, url, config), low, high, shape_rules, shape_signals,
+               watermark)
 
 
 @dataclass
 class ScoreChunk:
     low: int
     high: int
-    frame: pl.DataFrame  # SCORE_COLUMNS, one row per contact of the range that has events
+    # SCORE_COLUMNS, "rescored" (the values' fingerprint) and "changed", one row per contact
+    # of the range (all zero for a contact without a scored event)
+    frame: pl.DataFrame
+
+
+def _runs(key: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Whether each row starts, and whether it ends, a run of equal ``key`` (sorted rows)."""
+    return (key != key.shift(1)).fill_null(True), (key != key.shift(-1)).fill_null(True)
+
+
+def _position_in_run(starts: pl.Expr) -> pl.Expr:
+    """0 for a run's first row, 1 for the next, ..."""
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    return row - pl.when(starts).then(row).forward_fill()
+
+
+def sorted_events(events: pl.DataFrame) -> pl.DataFrame:
+    """contact_id, ts, shape_id sorted by (contact, time), which is how they are read; any
+    other order is sorted first."""
+    ev = events.select(pl.col("contact_id").cast(pl.Int64), pl.col("ts").cast(pl.Float64),
+                       pl.col("shape_id").cast(pl.Int64))
+    step = pl.col("contact_id").diff()
+    in_order = ev.select(((step > 0) | ((step == 0) & (pl.col("ts").diff() >= 0)))
+                         .fill_null(True).all()).item()
+    return ev if in_order else ev.sort(["contact_id", "ts"])
+
+
+def _indexed(names: list[str], name: str, index: str) -> pl.DataFrame:
+    """Names numbered in sorted order, so that sorting by the number sorts by the name."""
+    ordered = sorted(set(names))
+    return pl.DataFrame({name: ordered, index: list(range(len(ordered)))},
+                        schema={name: pl.Utf8, index: pl.Int64})
+
+
+def _name_of(index: pl.Expr, names: pl.Series) -> pl.Expr:
+    """The name numbered ``index`` (see ``_indexed``)."""
+    return pl.lit(names).gather(index)
+
+
+def _json_objects(entries: pl.DataFrame, entry: str, alias: str) -> pl.DataFrame:
+    """One JSON object per contact from its '"key":value' entries, in their order."""
+    return entries.group_by("contact_id").agg(entry).select(
+        "contact_id", (pl.lit("{") + pl.col(entry).list.join(",") + pl.lit("}")).alias(alias),
+    ).sort("contact_id")
+
+
+def fingerprint(frame: pl.DataFrame) -> pl.Series:
+    """A 64-bit digest of a contact's scored values, as stored in ``rescored``. Numbers count
+    to 12 significant digits (sums in parallel differ in their last bits), so equal digests
+    mean values within the rescore's tolerance; unequal ones only cost a rewrite."""
+    def num(c: str) -> pl.Expr:
+        return pl.col(c).round_sig_figs(12).cast(pl.Utf8).fill_null("-")
+
+    return frame.select(pl.concat_str([
+        num("score"), pl.col("t0").cast(pl.Utf8).fill_null("-"), num("rank"), num("baseline"),
+        pl.col("breakdown"), pl.col("caps"), pl.col("signals")], separator="|")
+        .hash(seed=20261122).reinterpret(signed=True).alias("rescored")).to_series()
 
 
 class PolarsBulkScoring:
@@ -146,10 +219,14 @@ class PolarsBulkScoring:
 
     def score_range(self, low: int, high: int, shape_rules: pl.DataFrame,
                     shape_signals: pl.DataFrame, watermark: int) -> pl.DataFrame:
-        events = self._read(
+        """SCORE_COLUMNS for each contact of the range with events that score or signal."""
+        # SQLite walks ix_events_contact_ts for this, already in order; PostgreSQL may
+        # prefer to scan and leave the sort to Polars.
+        order = " ORDER BY contact_id, ts" if self.url.startswith("sqlite") else ""
+        events = sorted_events(self._read(
             f"SELECT contact_id, ts, shape_id FROM events "
             f"WHERE contact_id >= {int(low)} AND contact_id < {int(high)} "
-            f"AND id <= {int(watermark)}")
+            f"AND id <= {int(watermark)}{order}"))
         recycled = self._read(
             f"SELECT id AS contact_id, recycled_at FROM contacts "
             f"WHERE id >= {int(low)} AND id < {int(high)} AND recycled_at IS NOT NULL")
@@ -161,223 +238,267 @@ class PolarsBulkScoring:
             pl.col("baseline").fill_null(0.0), pl.col("signals").fill_null("{}"),
         ).select(SCORE_COLUMNS).sort("contact_id")
 
+    def rescore_range(self, low: int, high: int, shape_rules: pl.DataFrame,
+                      shape_signals: pl.DataFrame, watermark: int) -> pl.DataFrame:
+        """Every stored contact of the range with its recomputed values (zero without scored
+        events), their fingerprint, and whether it differs from the stored one."""
+        scores = self.score_range(low, high, shape_rules, shape_signals, watermark)
+        stored = self._read(
+            f"SELECT contact_id, rescored AS stored FROM contact_scores "
+            f"WHERE contact_id >= {int(low)} AND contact_id < {int(high)} ORDER BY contact_id"
+        ).select(pl.col("contact_id").cast(pl.Int64), pl.col("stored").cast(pl.Int64))
+        frame = stored.join(scores, on="contact_id", how="left", maintain_order="left"
+                            ).with_columns(
+            pl.col("score").fill_null(0.0), pl.col("rank").fill_null(ZERO_RANK),
+            pl.col("breakdown").fill_null("{}"), pl.col("caps").fill_null("{}"),
+            pl.col("baseline").fill_null(0.0), pl.col("signals").fill_null("{}"))
+        frame = frame.with_columns(fingerprint(frame))
+        return frame.with_columns(
+            pl.col("stored").ne_missing(pl.col("rescored")).alias("changed")
+        ).select(*SCORE_COLUMNS, "rescored", "changed")
+
     def signals_frame(self, events: pl.DataFrame, shape_signals: pl.DataFrame
                       ) -> pl.DataFrame:
         """Per contact, each signal's count and two latest times, as the JSON the row holds."""
-        rows = events.lazy().with_columns(
-            pl.col("contact_id").cast(pl.Int64), pl.col("shape_id").cast(pl.Int64),
-            pl.col("ts").cast(pl.Float64),
-        ).join(shape_signals.lazy(), on="shape_id", how="inner")
-        per_signal = rows.group_by(["contact_id", "signal"]).agg(
-            pl.len().alias("n"),
-            pl.col("ts").sort(descending=True).head(2).cast(pl.Utf8).str.join(",").alias("last"),
-        )
-        return per_signal.sort(["contact_id", "signal"]).group_by("contact_id").agg(
-            pl.concat_str([pl.lit('"'), pl.col("signal"), pl.lit('":{"n":'),
-                           pl.col("n").cast(pl.Utf8), pl.lit(',"last":['), pl.col("last"),
-                           pl.lit("]}")]).sort_by(pl.col("signal")).str.join(",")
-            .alias("signals"),
-        ).select("contact_id", (pl.lit("{") + pl.col("signals") + pl.lit("}")).alias("signals")
-                 ).collect()
+        ids = _indexed(shape_signals["signal"].to_list(), "signal", "signal_idx")
+        per_shape = shape_signals.join(ids, on="signal").select(
+            pl.col("shape_id").cast(pl.Int64), "signal_idx")
+        n_signals = max(ids.height, 1)
+        # (contact, signal, time) order: a stable sort of the (contact, time) order.
+        rows = sorted_events(events).join(per_shape, on="shape_id", how="inner",
+                                          maintain_order="left").select(
+            (pl.col("contact_id") * n_signals + pl.col("signal_idx")).alias("key"), "ts",
+        ).sort("key", maintain_order=True)
+        starts, ends = _runs(pl.col("key"))
+        last = rows.with_columns(
+            (_position_in_run(starts) + 1).alias("n"), pl.col("ts").shift(1).alias("before"),
+        ).filter(ends)
+        times = pl.when(pl.col("n") >= 2).then(pl.concat_str([
+            pl.col("ts").cast(pl.Utf8), pl.lit(","), pl.col("before").cast(pl.Utf8)])
+        ).otherwise(pl.col("ts").cast(pl.Utf8))
+        entry = pl.concat_str([pl.lit('"'), _name_of(pl.col("key") % n_signals, ids["signal"]),
+                               pl.lit('":{"n":'), pl.col("n").cast(pl.Utf8),
+                               pl.lit(',"last":['), times, pl.lit("]}")])
+        return _json_objects(last.select((pl.col("key") // n_signals).alias("contact_id"),
+                                         entry.alias("entry")), "entry", "signals")
 
     def score_frame(self, events: pl.DataFrame, shape_rules: pl.DataFrame,
                     recycled: pl.DataFrame) -> pl.DataFrame:
         """One row per contact with matching events: score at t0, breakdown, caps state and
         the engagement that stood at its last recycle."""
         h = self.h
-        keys = [r.key for r in self.config.rules]
-        rule_ids = pl.DataFrame({"rule": keys, "rule_idx": list(range(len(keys)))},
-                                schema={"rule": pl.Utf8, "rule_idx": pl.Int32})
-        rules = shape_rules.lazy().join(rule_ids.lazy(), on="rule").select(
-            pl.col("shape_id").cast(pl.Int64), "rule_idx", "points", "cap", "window")
+        rule_ids = _indexed([r.key for r in self.config.rules], "rule", "rule_idx")
+        n_rules = max(rule_ids.height, 1)
+        by_key = {r.key: r for r in self.config.rules}
+        names = rule_ids["rule"]
+        # The rule's points, cap and window, looked up by rule number.
+        points = pl.Series([by_key[k].points for k in names], dtype=pl.Float64)
+        caps_at = pl.Series([by_key[k].cap.points if by_key[k].cap else None  # type: ignore[union-attr]
+                             for k in names], dtype=pl.Float64)
+        windows = pl.Series([by_key[k].cap.window_seconds if by_key[k].cap else None  # type: ignore[union-attr]
+                             for k in names], dtype=pl.Float64)
+        per_shape = shape_rules.join(rule_ids, on="rule").select(
+            pl.col("shape_id").cast(pl.Int64), "rule_idx")
+        # In (contact, time) order, a contact's t0 (its last scored event) is on its last row.
         # Events of one rule at the same instant are interchangeable (same points, same decay),
         # so ties need no tie-breaker and the event id is not read.
-        rows = events.lazy().select(
-            pl.col("contact_id").cast(pl.Int64), pl.col("ts").cast(pl.Float64),
-            pl.col("shape_id").cast(pl.Int64),
-        ).join(rules, on="shape_id", how="inner")
-        uncapped = rows.filter(pl.col("cap").is_null()).select(
-            "contact_id", "rule_idx", "ts", pl.col("points").alias("awarded"))
+        _, contact_ends = _runs(pl.col("contact_id"))
+        rule = pl.col("key") % n_rules
+        rows = sorted_events(events).join(per_shape, on="shape_id", how="inner",
+                                          maintain_order="left").select(
+            (pl.col("contact_id") * n_rules + pl.col("rule_idx")).alias("key"), "ts",
+            pl.when(contact_ends).then(pl.col("ts")).backward_fill().alias("t0"),
+        ).sort("key", maintain_order=True).with_columns(  # (contact, rule, time)
+            pl.lit(points).gather(rule).alias("points"),
+            pl.lit(caps_at).gather(rule).alias("cap"),
+            pl.lit(windows).gather(rule).alias("window"),
+        )
         # Within a window the first events take their points until the cap is used up: every
         # event of a rule carries the same points, so the n-th event of a window (n from 0)
-        # gets what is left after n·|points|. Runs of (contact, rule, window) are found on the
-        # time-sorted rows instead of hashing groups.
-        capped = rows.filter(pl.col("cap").is_not_null()).with_columns(
-            ((pl.col("ts") - WINDOW_ORIGIN) / pl.col("window")).floor().cast(pl.Int64)
-            .alias("bucket"),
-        ).sort(["contact_id", "rule_idx", "ts"])
-        same_rule = ((pl.col("contact_id") == pl.col("contact_id").shift(1))
-                     & (pl.col("rule_idx") == pl.col("rule_idx").shift(1)))
-        capped = capped.with_columns(
-            (~(same_rule & (pl.col("bucket") == pl.col("bucket").shift(1))).fill_null(False))
-            .alias("run_start"),
-            (~((pl.col("contact_id") == pl.col("contact_id").shift(-1))
-               & (pl.col("rule_idx") == pl.col("rule_idx").shift(-1))).fill_null(False))
-            .alias("rule_end"),
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
-            pl.col("points").abs().alias("mag"),
-        ).with_columns(
-            (pl.col("row") - pl.when(pl.col("run_start")).then(pl.col("row")).forward_fill())
-            .cast(pl.Float64).alias("n"),
-        ).with_columns(
-            (pl.min_horizontal(pl.col("cap"), pl.col("n") * pl.col("mag") + pl.col("mag"))
-             - pl.min_horizontal(pl.col("cap"), pl.col("n") * pl.col("mag"))).alias("gain"),
-            pl.min_horizontal(pl.col("cap"), pl.col("n") * pl.col("mag") + pl.col("mag"))
-            .alias("used"),
+        # gets what is left after n·|points|.
+        rule_starts, rule_ends = _runs(pl.col("key"))
+        bucket = ((pl.col("ts") - WINDOW_ORIGIN) / pl.col("window")).floor()
+        rows = rows.with_columns(bucket.alias("bucket"), rule_ends.alias("rule_end"))
+        window_starts = rule_starts | (pl.col("bucket") != pl.col("bucket").shift(1)
+                                       ).fill_null(True)
+        rows = rows.with_columns(_position_in_run(window_starts).cast(pl.Float64).alias("n"))
+        mag = pl.col("points").abs()
+        used = pl.min_horizontal(pl.col("cap"), pl.col("n") * mag + mag)
+        gain = used - pl.min_horizontal(pl.col("cap"), pl.col("n") * mag)
+        rows = rows.with_columns(
+            pl.when(pl.col("cap").is_null()).then(pl.col("points"))
+            .otherwise(gain * pl.col("points").sign()).alias("awarded"),
+            used.alias("used"),
         )
-        cap_state = capped.filter(pl.col("rule_end")).select(
-            "contact_id", "rule_idx", "bucket", "used")
-        awarded = pl.concat([
-            uncapped,
-            capped.select("contact_id", "rule_idx", "ts",
-                          (pl.col("gain") * pl.col("points").sign()).alias("awarded")),
-        ])
-        t0 = awarded.group_by("contact_id").agg(pl.col("ts").max().alias("t0"))
-        per_rule = awarded.join(t0, on="contact_id").group_by(["contact_id", "rule_idx"]).agg(
-            (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("t0")) / h))).sum()
-            .alias("value"),
-            pl.col("t0").first(),
-        ).join(rule_ids.lazy(), on="rule_idx")
-        recycled_at = recycled.lazy().select(pl.col("contact_id").cast(pl.Int64),
-                                             pl.col("recycled_at").cast(pl.Float64))
-        baseline = awarded.join(recycled_at, on="contact_id").filter(
+        sums = rows.select(
+            "key", (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("t0")) / h)))
+            .alias("decayed"),
+        ).group_by("key").agg(pl.col("decayed").sum().alias("value"))
+        # One row per (contact, rule), in (contact, rule name) order; the last of its events
+        # holds the cap state.
+        per_rule = rows.filter(pl.col("rule_end")).select(
+            "key", (pl.col("key") // n_rules).alias("contact_id"), "t0", "cap", "bucket",
+            "used",
+        ).join(sums, on="key", maintain_order="left")
+        recycled_at = recycled.select(pl.col("contact_id").cast(pl.Int64),
+                                      pl.col("recycled_at").cast(pl.Float64))
+        baseline = rows.with_columns((pl.col("key") // n_rules).alias("contact_id")).filter(
+            pl.col("contact_id").is_in(recycled_at["contact_id"].implode())
+        ).join(recycled_at, on="contact_id").filter(
             pl.col("ts") <= pl.col("recycled_at")).group_by("contact_id").agg(
             (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("recycled_at")) / h))).sum()
             .alias("baseline"))
-        caps_json = cap_state.join(rule_ids.lazy(), on="rule_idx").group_by("contact_id").agg(
-            pl.concat_str([pl.lit('"'), pl.col("rule"), pl.lit('":['),
-                           pl.col("bucket").cast(pl.Utf8), pl.lit(","),
-                           pl.col("used").cast(pl.Utf8), pl.lit("]")])
-            .sort_by(pl.col("rule")).str.join(",").alias("caps"))
         # Parallel sums differ from run to run in the last bits: the breakdown (for reading, not
         # for computing) keeps 12 significant digits and a fixed key order, so that a rescore
         # that changes nothing rewrites nothing.
+        name = _name_of(pl.col("key") % n_rules, names)
+        per_rule = per_rule.with_columns(
+            pl.concat_str([pl.lit('"'), name, pl.lit('":'),
+                           pl.col("value").round_sig_figs(12).cast(pl.Utf8)]).alias("entry"),
+            pl.when(pl.col("cap").is_not_null()).then(pl.concat_str([
+                pl.lit('"'), name, pl.lit('":['), pl.col("bucket").cast(pl.Int64)
+                .cast(pl.Utf8), pl.lit(","), pl.col("used").cast(pl.Utf8), pl.lit("]")]))
+            .alias("cap_entry"),
+        )
         per_contact = per_rule.group_by("contact_id").agg(
-            pl.col("value").sum().alias("score"),
-            pl.col("t0").first(),
-            pl.concat_str([pl.lit('"'), pl.col("rule"), pl.lit('":'),
-                           pl.col("value").round_sig_figs(12).cast(pl.Utf8)])
-            .sort_by(pl.col("rule")).str.join(",").alias("breakdown"),
-        ).join(caps_json, on="contact_id", how="left").join(baseline, on="contact_id",
-                                                             how="left")
+            pl.col("value").sum().alias("score"), pl.col("t0").first(), "entry",
+            pl.col("cap_entry").drop_nulls(),
+        ).join(baseline, on="contact_id", how="left")
         score = pl.col("score")
         rank = (pl.when(score > 0).then(pl.col("t0") / h + score.log(2))
                 .when(score < 0).then(NEGATIVE_RANK_BASE - (pl.col("t0") / h + (-score).log(2)))
                 .otherwise(ZERO_RANK))
         return per_contact.select(
             "contact_id", "score", "t0", rank.alias("rank"),
-            (pl.lit("{") + pl.col("breakdown") + pl.lit("}")).alias("breakdown"),
-            (pl.lit("{") + pl.col("caps").fill_null("") + pl.lit("}")).alias("caps"),
+            (pl.lit("{") + pl.col("entry").list.join(",") + pl.lit("}")).alias("breakdown"),
+            (pl.lit("{") + pl.col("cap_entry").list.join(",") + pl.lit("}")).alias("caps"),
             pl.col("baseline").fill_null(0.0),
-        ).sort("contact_id").collect()
+        ).sort("contact_id")
 
-    def recompute(self, progress: Progress) -> list[ScoreChunk]:
+    def _ranges_scored(self, progress: Progress, job: Any
+                       ) -> Iterator[tuple[int, int, Any]]:
+        """(low, high, what ``job`` made of the range) for every range of contact ids, in
+        order; by two worker processes for a large database."""
         shape_rules = self.shape_rules()
         shape_signals = self.shape_signals()
         watermark = self.watermark()
         ranges = list(self.ranges())
         progress.start("rescoring contacts", sum(h - lo for lo, h in ranges))
-        chunks = []
+        self.last_watermark = watermark
         if watermark < PARALLEL_FROM_EVENTS or len(ranges) < 2:
             for low, high in ranges:
-                chunks.append(ScoreChunk(low, high, self.score_range(
-                    low, high, shape_rules, shape_signals, watermark)))
+                yield low, high, job(self, low, high, shape_rules, shape_signals, watermark)
                 progress.advance(high - low)
         else:
             with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(_score_range_job, self.url, self.lifecycle, shape_rules,
+                futures = [pool.submit(_range_job, job, self.url, self.lifecycle, shape_rules,
                                        shape_signals, watermark, low, high)
                            for low, high in ranges]
                 for (low, high), future in zip(ranges, futures, strict=True):
-                    chunks.append(ScoreChunk(low, high, future.result()))
+                    yield low, high, future.result()
                     progress.advance(high - low)
         progress.finish()
-        self.last_watermark = watermark
-        return chunks
+
+    def recompute(self, progress: Progress) -> list[ScoreChunk]:
+        """Every contact's recomputed values, range by range (nothing is written)."""
+        return [ScoreChunk(low, high, frame) for low, high, frame
+                in self._ranges_scored(progress, PolarsBulkScoring.rescore_range)]
+
+    def rescore(self, progress: Progress) -> tuple[int, int]:
+        """Recompute every contact and store the ones that changed, in one transaction, each
+        range written while the workers compute the next ones. Returns how many contacts
+        changed and the id of the last event counted (later ones arrived meanwhile)."""
+        with self.engine.begin() as conn:
+            writer = _Writer(conn)
+            for _low, _high, (frame, contacts) in self._ranges_scored(
+                    progress, PolarsBulkScoring.changed_in_range):
+                writer.add(frame, contacts)
+            return writer.finish(), self.last_watermark
+
+    def changed_in_range(self, low: int, high: int, shape_rules: pl.DataFrame,
+                         shape_signals: pl.DataFrame, watermark: int
+                         ) -> tuple[pl.DataFrame, int]:
+        """The range's contacts whose values changed, and how many contacts it holds."""
+        frame = self.rescore_range(low, high, shape_rules, shape_signals, watermark)
+        return frame.filter(pl.col("changed")), frame.height
 
     # ------------------------------------------------------------------ comparing
 
     def stored(self, low: int, high: int) -> pl.DataFrame:
         cast = "CAST(%s AS TEXT)" if self.engine.dialect.name == "postgresql" else "%s"
         return self._read(
-            f"SELECT id AS contact_id, engagement_score AS score, engagement_t0 AS t0, "
-            f"{cast % 'engagement_breakdown'} AS breakdown, {cast % 'engagement_caps'} AS caps, "
-            f"recycle_baseline AS baseline, recycled_at, {cast % 'signals'} AS signals "
-            f"FROM contacts "
-            f"WHERE id >= {int(low)} AND id < {int(high)} ORDER BY id")
+            f"SELECT s.contact_id, s.engagement_score AS score, s.engagement_t0 AS t0, "
+            f"{cast % 's.engagement_breakdown'} AS breakdown, "
+            f"{cast % 's.engagement_caps'} AS caps, s.recycle_baseline AS baseline, "
+            f"c.recycled_at, {cast % 's.signals'} AS signals "
+            f"FROM contact_scores s JOIN contacts c ON c.id = s.contact_id "
+            f"WHERE s.contact_id >= {int(low)} AND s.contact_id < {int(high)} "
+            f"ORDER BY s.contact_id")
 
     def differences(self, scores: list[ScoreChunk], *, tolerance: float = 1e-9
                     ) -> Iterator[ScoreDifference]:
         for chunk in scores:
             stored = self.stored(chunk.low, chunk.high)
-            joined = stored.join(chunk.frame, on="contact_id", how="left", suffix="_new")
+            joined = stored.join(chunk.frame.select(SCORE_COLUMNS), on="contact_id",
+                                 how="left", suffix="_new")
             for row in joined.iter_rows(named=True):
                 yield from _compare(row, tolerance)
 
-    # ------------------------------------------------------------------ writing
 
-    def write(self, scores: list[ScoreChunk], progress: Progress) -> int:
-        total = sum(c.high - c.low for c in scores)
-        progress.start("writing scores", total)
-        written = 0
-        for chunk in scores:
-            written += self._write_chunk(chunk)
-            progress.advance(chunk.high - chunk.low)
-        progress.finish()
-        return written
+class _Writer:
+    """Rewrites changed contact_scores rows inside the caller's transaction.
 
-    def _write_chunk(self, chunk: ScoreChunk) -> int:
-        """Store a range's scores, rewriting only the rows whose values changed."""
-        with self.engine.begin() as conn:
-            pg = conn.dialect.name == "postgresql"
-            if pg:
-                conn.execute(text(
-                    "CREATE TEMP TABLE rescore_tmp (contact_id BIGINT PRIMARY KEY, score FLOAT8,"
-                    " t0 FLOAT8, rank FLOAT8, breakdown TEXT, caps TEXT, baseline FLOAT8,"
-                    " signals TEXT) ON COMMIT DROP"))
-            else:
-                conn.execute(text("DROP TABLE IF EXISTS temp.rescore_tmp"))
-                conn.execute(text(
-                    "CREATE TEMP TABLE rescore_tmp (contact_id INTEGER PRIMARY KEY, score REAL,"
-                    " t0 REAL, rank REAL, breakdown TEXT, caps TEXT, baseline REAL, signals TEXT)"))
-            insert_frame(conn, "rescore_tmp", chunk.frame.select(SCORE_COLUMNS))
-            differs = "IS DISTINCT FROM" if pg else "IS NOT"
-            as_text = "CAST(contacts.{} AS TEXT)" if pg else "contacts.{}"
-            json_cast = "::json" if pg else ""
-            baseline = "CASE WHEN contacts.recycled_at IS NULL THEN 0 ELSE r.baseline END"
-            def apart(stored: str, new: str) -> str:
-                return (f"(({stored}) IS NULL) <> (({new}) IS NULL) OR "
-                        f"ABS(({stored}) - ({new})) > 1e-9 * (1 + ABS({new}))")
+    Each range is updated as it comes, while the workers compute the next ones. SQLite drops
+    the rank index (rebuilt at the end) once a range shows that most of its contacts change:
+    maintaining it row by row costs more than sorting it anew. PostgreSQL keeps it (an update
+    that is not HOT adds an entry to every index anyway, and dropping it would lock out the
+    workers still reading contact_scores); each range goes through a temporary table by COPY.
+    """
 
-            changed = " OR ".join([
-                apart("contacts.engagement_score", "r.score"),
-                f"contacts.engagement_t0 {differs} r.t0",
-                apart("contacts.engagement_rank", "r.rank"),
-                apart("contacts.recycle_baseline", baseline),
-                *(f"{as_text.format(col)} {differs} r.{src}" for col, src in (
-                    ("engagement_breakdown", "breakdown"), ("engagement_caps", "caps"),
-                    ("signals", "signals"))),
-            ])
-            updated = conn.execute(text(
-                "UPDATE contacts SET engagement_score = r.score, engagement_t0 = r.t0, "
-                f"engagement_rank = r.rank, engagement_breakdown = r.breakdown{json_cast}, "
-                f"engagement_caps = r.caps{json_cast}, signals = r.signals{json_cast}, "
-                f"recycle_baseline = {baseline} "
-                f"FROM rescore_tmp r WHERE contacts.id = r.contact_id AND ({changed})"
-            )).rowcount or 0
-            # Contacts of the range whose events no longer match anything score zero.
-            empty = "'{}'"
-            updated += conn.execute(text(
-                "UPDATE contacts SET engagement_score = 0, engagement_t0 = NULL, "
-                f"engagement_rank = {ZERO_RANK}, engagement_breakdown = {empty}, "
-                f"engagement_caps = {empty}, recycle_baseline = 0, signals = {empty} "
-                "WHERE id >= :low AND id < :high "
-                f"AND (engagement_t0 IS NOT NULL OR {as_text.format('signals')} <> {empty}) "
-                "AND NOT EXISTS (SELECT 1 FROM rescore_tmp r WHERE r.contact_id = contacts.id)"),
-                {"low": chunk.low, "high": chunk.high}).rowcount or 0
-            if not pg:
-                conn.execute(text("DROP TABLE temp.rescore_tmp"))
-        return updated
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+        self.changed = 0
+        self.contacts = 0
+        self.index_dropped = False
+        if self.pg:
+            conn.execute(text(
+                "CREATE TEMP TABLE rescore_tmp (contact_id BIGINT, score FLOAT8, t0 FLOAT8,"
+                " rank FLOAT8, breakdown TEXT, caps TEXT, baseline FLOAT8, signals TEXT,"
+                " rescored BIGINT) ON COMMIT DROP"))
+
+    def add(self, frame: pl.DataFrame, contacts: int) -> None:
+        self.contacts += contacts
+        self.changed += frame.height
+        if frame.height == 0:
+            return
+        columns = [*SCORE_COLUMNS, "rescored"]
+        if self.pg:
+            insert_frame(self.conn, "rescore_tmp", frame.select(columns))
+            self.conn.execute(text(
+                "UPDATE contact_scores SET engagement_score = r.score, engagement_t0 = r.t0, "
+                "engagement_rank = r.rank, engagement_breakdown = r.breakdown::json, "
+                "engagement_caps = r.caps::json, recycle_baseline = r.baseline, "
+                "signals = r.signals::json, rescored = r.rescored FROM rescore_tmp r "
+                "WHERE contact_scores.contact_id = r.contact_id "
+                "AND contact_scores.contact_id BETWEEN :low AND :high"),
+                {"low": frame["contact_id"].min(), "high": frame["contact_id"].max()})
+            self.conn.execute(text("TRUNCATE rescore_tmp"))
+            return
+        if not self.index_dropped and frame.height > REBUILD_INDEX_FROM * contacts:
+            self.conn.execute(text("DROP INDEX ix_contact_scores_rank"))
+            self.index_dropped = True
+        # One statement per row, run by executemany in C, in key order.
+        names = ", ".join(f"{STORED_AS[c]} = ?" for c in columns[1:])
+        raw: Any = self.conn.connection.driver_connection
+        raw.executemany(f"UPDATE contact_scores SET {names} WHERE contact_id = ?",
+                        frame.select(*columns[1:], "contact_id").iter_rows())
+
+    def finish(self) -> int:
+        if self.index_dropped:
+            self.conn.execute(text("CREATE INDEX ix_contact_scores_rank "
+                                   "ON contact_scores (engagement_rank)"))
+        return self.changed
 
 
 def _close(a: float | None, b: float | None, tol: float) -> bool:

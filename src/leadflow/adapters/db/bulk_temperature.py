@@ -36,9 +36,10 @@ def refresh_all_temperatures(engine: Engine, url: str, config: LifecycleConfig, 
     while high and start <= high:
         end = start + chunk
         frame = read_frame(
-            engine, uri, f"SELECT id, stage, source, {cast % 'signals'} AS signals, "
-            f"{cast % 'qualification'} AS qualification, engagement_score, engagement_t0 "
-            f"FROM contacts WHERE id >= {start} AND id < {end} AND stage IN ({quoted})")
+            engine, uri, f"SELECT id, stage, source, {cast % 's.signals'} AS signals, "
+            f"{cast % 'qualification'} AS qualification, s.engagement_score, s.engagement_t0 "
+            f"FROM contacts JOIN contact_scores s ON s.contact_id = contacts.id "
+            f"WHERE id >= {start} AND id < {end} AND stage IN ({quoted})")
         out: dict[str, list[object]] = {"id": [], "temperature": [], "until": []}
         for cid, stage, source, signals, qual, score, t0 in frame.iter_rows():
             contact = Contact(

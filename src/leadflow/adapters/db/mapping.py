@@ -21,7 +21,7 @@ ACCOUNT_COLUMNS = ("name", "domain", "industry", "employees", "country", "annual
 CONTACT_SCALARS = ("email", "phone", "first_name", "last_name", "title", "seniority",
                    "account_role", "country", "region", "language", "source", "account_id",
                    "referred_by_id", "owner_id", "attributes", "stage", "stage_entered_at",
-                   "recycled_at", "recycle_baseline", "temperature", "temperature_until",
+                   "recycled_at", "temperature", "temperature_until",
                    "last_event_at", "created_at", "updated_at")
 
 
@@ -72,6 +72,7 @@ def contact_from_row(row: Any, milestones: dict[str, float] | None = None) -> Co
     return Contact(
         id=m["id"],
         **{c: m[c] for c in CONTACT_SCALARS},
+        recycle_baseline=m["recycle_baseline"],
         consent={k: ConsentRecord(channel=k, **v) for k, v in (m["consent"] or {}).items()},
         milestones=milestones or {},
         engagement=EngagementState(
@@ -93,19 +94,29 @@ def contact_from_row(row: Any, milestones: dict[str, float] | None = None) -> Co
     )
 
 
-def contact_values(contact: Contact, half_life_seconds: float) -> dict[str, Any]:
+def score_values(contact: Contact, half_life_seconds: float) -> dict[str, Any]:
+    """The contact's contact_scores row (without its id). Written here, not by a rescore, so
+    its ``rescored`` fingerprint is NULL: the next rescore compares it in full."""
     e = contact.engagement
-    q = contact.qualification
     return {
-        **{c: getattr(contact, c) for c in CONTACT_SCALARS},
-        "consent": {k: {"granted": v.granted, "source": v.source, "at": v.at}
-                    for k, v in contact.consent.items()},
         "engagement_score": e.score,
         "engagement_t0": e.t0,
         "engagement_rank": rank_key(e.score, e.t0, half_life_seconds),
         "engagement_breakdown": e.breakdown,
         "engagement_caps": caps_to_json(e.caps),
+        "recycle_baseline": contact.recycle_baseline,
         "signals": signals_to_json(contact.signals),
+        "rescored": None,
+    }
+
+
+def contact_values(contact: Contact) -> dict[str, Any]:
+    """The contact's own row, without its scores (see ``score_values``)."""
+    q = contact.qualification
+    return {
+        **{c: getattr(contact, c) for c in CONTACT_SCALARS},
+        "consent": {k: {"granted": v.granted, "source": v.source, "at": v.at}
+                    for k, v in contact.consent.items()},
         "fit_score": contact.fit.score,
         "fit_grade": contact.fit.grade,
         "persona": contact.fit.persona,

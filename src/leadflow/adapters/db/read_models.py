@@ -12,9 +12,12 @@ from leadflow.domain.config import GRADES, LifecycleConfig
 from leadflow.domain.engagement import EngagementState, rank_threshold
 from leadflow.domain.errors import InvalidInput
 
+# Every contact has one contact_scores row (its engagement), joined where a list needs it.
+WITH_SCORES = t.contacts.join(t.contact_scores, t.contact_scores.c.contact_id == t.contacts.c.id)
+
 SORTS = {
-    "score": (t.contacts.c.engagement_rank.desc(), t.contacts.c.id),
-    "-score": (t.contacts.c.engagement_rank.asc(), t.contacts.c.id),
+    "score": (t.contact_scores.c.engagement_rank.desc(), t.contacts.c.id),
+    "-score": (t.contact_scores.c.engagement_rank.asc(), t.contacts.c.id),
     "fit": (t.contacts.c.fit_score.desc(), t.contacts.c.id),
     "created": (t.contacts.c.created_at.desc(), t.contacts.c.id.desc()),
     "last_activity": (t.contacts.c.last_event_at.desc().nulls_last(), t.contacts.c.id),
@@ -57,6 +60,7 @@ def list_contacts(
     sort: str = "score", limit: int = 50, offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     c = t.contacts.c
+    s = t.contact_scores.c
     h = config.engagement.half_life_seconds
     where: list[ColumnElement[bool]] = []
     if filters.stage:
@@ -75,7 +79,7 @@ def list_contacts(
         where.append(c.fit_grade.in_(filters.grade))
     if filters.min_score is not None:
         if filters.min_score > 0:
-            where.append(c.engagement_rank >= rank_threshold(filters.min_score, now, h))
+            where.append(s.engagement_rank >= rank_threshold(filters.min_score, now, h))
         else:
             raise InvalidInput("min score must be greater than 0", field="min_score")
     if filters.milestone:
@@ -95,9 +99,10 @@ def list_contacts(
         raise InvalidInput(f"sort by one of {', '.join(SORTS)}", field="sort")
     cond = and_(*where) if where else None
     query = select(c.id, c.email, c.first_name, c.last_name, c.stage, c.temperature,
-                   c.fit_grade, c.fit_score, c.persona, c.source, c.engagement_score,
-                   c.engagement_t0, c.last_event_at, c.owner_id)
-    count_q = select(func.count()).select_from(t.contacts)
+                   c.fit_grade, c.fit_score, c.persona, c.source, s.engagement_score,
+                   s.engagement_t0, c.last_event_at, c.owner_id).select_from(WITH_SCORES)
+    count_q = select(func.count()).select_from(
+        WITH_SCORES if filters.min_score is not None else t.contacts)
     if cond is not None:
         query, count_q = query.where(cond), count_q.where(cond)
     rows = conn.execute(query.order_by(*SORTS[sort]).limit(limit).offset(offset)).all()
@@ -152,11 +157,12 @@ def hottest_prospects(conn: Connection, config: LifecycleConfig, *, now: float,
     keys = [s.key for s in config.stages_with_role("handoff")]
     order = {temp: i for i, temp in enumerate(config.temperature.queue_order)}
     c = t.contacts.c
+    s = t.contact_scores.c
     temp_rank = case(order, value=c.temperature, else_=len(order))
     rows = conn.execute(
         select(c.id, c.email, c.first_name, c.last_name, c.stage, c.temperature, c.fit_grade,
-               c.persona, c.engagement_score, c.engagement_t0)
-        .where(c.stage.in_(keys)).order_by(temp_rank, c.engagement_rank.desc(), c.id)
+               c.persona, s.engagement_score, s.engagement_t0).select_from(WITH_SCORES)
+        .where(c.stage.in_(keys)).order_by(temp_rank, s.engagement_rank.desc(), c.id)
         .limit(limit)).all()
     h = config.engagement.half_life_seconds
     out = []

@@ -30,6 +30,7 @@ from leadflow.adapters.db.mapping import (
     account_values,
     contact_from_row,
     contact_values,
+    score_values,
     shape_from_row,
     shape_row,
     shape_signature,
@@ -91,6 +92,10 @@ def is_transient(exc: object) -> bool:
 
 
 IN_SLICE = 500  # values per IN (...) list: within every database's limit of parameters
+# A contact is read with its scores (one contact_scores row each).
+CONTACT_WITH_SCORES = select(
+    t.contacts, *(c for c in t.contact_scores.c if c.name not in ("contact_id", "rescored"))
+).join(t.contact_scores, t.contact_scores.c.contact_id == t.contacts.c.id)
 
 
 def _new_id(result: CursorResult[Any]) -> int:
@@ -128,7 +133,7 @@ class SqlContactRepository:
         so two units of work changing the same contact take turns (SQLite locks it all)."""
         if not contact_ids:
             return []
-        query = select(t.contacts).where(t.contacts.c.id.in_(contact_ids))
+        query = CONTACT_WITH_SCORES.where(t.contacts.c.id.in_(contact_ids))
         if is_postgresql(self.conn):
             query = query.order_by(t.contacts.c.id).with_for_update()
         rows = self.conn.execute(query)
@@ -160,41 +165,55 @@ class SqlContactRepository:
         return [(k, v) for k, v in rows]
 
     def add(self, contact: Contact) -> int:
-        values = contact_values(contact, self.half_life_seconds)
-        contact.id = _new_id(self.conn.execute(insert(t.contacts), values))
+        contact.id = _new_id(self.conn.execute(insert(t.contacts), contact_values(contact)))
+        self.conn.execute(insert(t.contact_scores), {
+            "contact_id": contact.id, **score_values(contact, self.half_life_seconds)})
         return contact.id
 
     def add_many(self, contacts: Sequence[Contact]) -> None:
         """Insert new contacts in one statement batch; each gets its id."""
         if not contacts:
             return
-        ids = insert_returning_ids(self.conn, t.contacts, [
-            contact_values(c, self.half_life_seconds) for c in contacts])
+        ids = insert_returning_ids(self.conn, t.contacts, [contact_values(c) for c in contacts])
         for contact, cid in zip(contacts, ids, strict=True):
             contact.id = cid
+        insert_rows(self.conn, t.contact_scores, [
+            {"contact_id": c.id, **score_values(c, self.half_life_seconds)} for c in contacts])
 
     def save(self, contact: Contact) -> None:
         assert contact.id is not None
         self.conn.execute(update(t.contacts).where(t.contacts.c.id == contact.id),
-                          contact_values(contact, self.half_life_seconds))
+                          contact_values(contact))
+        scores = score_values(contact, self.half_life_seconds)
+        if not self.conn.execute(update(t.contact_scores)
+                                 .where(t.contact_scores.c.contact_id == contact.id),
+                                 scores).rowcount:
+            self.conn.execute(insert(t.contact_scores), {"contact_id": contact.id, **scores})
 
     def save_many(self, contacts: Sequence[Contact], *, columns: Sequence[str] | None = None
                   ) -> None:
-        """Update many contacts with one statement batch; only ``columns`` when given."""
+        """Update many contacts with one statement batch per table: their scores, and of
+        their own row only ``columns`` when given."""
         if not contacts:
             return
-        rows = []
+        own, scores = [], []
         for contact in contacts:
             assert contact.id is not None
-            values = contact_values(contact, self.half_life_seconds)
+            values = contact_values(contact)
             if columns is not None:
                 values = {c: values[c] for c in columns}
-            rows.append({**values, "_id": contact.id})
-        self.conn.execute(update(t.contacts).where(t.contacts.c.id == bindparam("_id")), rows)
+            own.append({**values, "_id": contact.id})
+            scores.append({**score_values(contact, self.half_life_seconds),
+                           "_id": contact.id})
+        self.conn.execute(update(t.contacts).where(t.contacts.c.id == bindparam("_id")), own)
+        self.conn.execute(update(t.contact_scores)
+                          .where(t.contact_scores.c.contact_id == bindparam("_id")), scores)
 
     def delete(self, contact_id: int) -> None:
         self.conn.execute(delete(t.milestones).where(t.milestones.c.contact_id == contact_id))
         self.conn.execute(delete(t.identities).where(t.identities.c.contact_id == contact_id))
+        self.conn.execute(delete(t.contact_scores)
+                          .where(t.contact_scores.c.contact_id == contact_id))
         self.conn.execute(update(t.contacts).where(t.contacts.c.referred_by_id == contact_id)
                           .values(referred_by_id=None))
         self.conn.execute(delete(t.contacts).where(t.contacts.c.id == contact_id))

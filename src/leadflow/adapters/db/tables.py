@@ -74,13 +74,6 @@ contacts = Table(
     Column("stage", String(50), nullable=False),
     Column("stage_entered_at", Float, nullable=False),
     Column("recycled_at", Float),
-    Column("recycle_baseline", Float, nullable=False, default=0.0),
-    Column("engagement_score", Float, nullable=False, default=0.0),
-    Column("engagement_t0", Float),
-    Column("engagement_rank", Float, nullable=False),
-    Column("engagement_breakdown", JSON, nullable=False, default=dict),
-    Column("engagement_caps", JSON, nullable=False, default=dict),
-    Column("signals", JSON, nullable=False, default=dict),
     Column("fit_score", Float, nullable=False, default=0.0),
     Column("fit_grade", String(1), nullable=False, default="D"),
     Column("persona", String(100)),
@@ -93,12 +86,36 @@ contacts = Table(
     Column("last_event_at", Float),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
-    Index("ix_contacts_stage_rank", "stage", "engagement_rank"),
-    Index("ix_contacts_temperature_rank", "temperature", "engagement_rank"),
+    Index("ix_contacts_stage", "stage"),
+    Index("ix_contacts_temperature", "temperature"),
     Index("ix_contacts_owner_stage", "owner_id", "stage"),
-    Index("ix_contacts_grade_rank", "fit_grade", "engagement_rank"),
-    Index("ix_contacts_rank", "engagement_rank"),
+    Index("ix_contacts_fit_grade", "fit_grade"),
     Index("ix_contacts_temperature_until", "temperature_until"),
+    # The few recycled contacts, for the rescore's recycle baselines (no scan of wide rows).
+    Index("ix_contacts_recycled", "id", "recycled_at",
+          sqlite_where=text("recycled_at IS NOT NULL"),
+          postgresql_where=text("recycled_at IS NOT NULL")),
+    sqlite_autoincrement=True,  # a merged contact's id (webhooks told of it) is never reused
+)
+
+# A contact's engagement and signals: what events and rules make of it, and all that a rescore
+# rewrites. One narrow row per contact, apart from the wide contact row, so that a rescore that
+# changes every score rewrites 1M narrow rows and one index instead of 1M wide rows and four.
+# ``rescored`` fingerprints the values a rescore wrote; any other write sets it to NULL, so the
+# next rescore can tell unchanged rows apart without reading their JSON.
+contact_scores = Table(
+    "contact_scores", metadata,
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"),
+           primary_key=True, autoincrement=False),
+    Column("engagement_score", Float, nullable=False, default=0.0),
+    Column("engagement_t0", Float),
+    Column("engagement_rank", Float, nullable=False),
+    Column("engagement_breakdown", JSON, nullable=False, default=dict),
+    Column("engagement_caps", JSON, nullable=False, default=dict),
+    Column("recycle_baseline", Float, nullable=False, default=0.0),
+    Column("signals", JSON, nullable=False, default=dict),
+    Column("rescored", BigInteger),
+    Index("ix_contact_scores_rank", "engagement_rank"),
 )
 
 identities = Table(
