@@ -82,3 +82,20 @@ def test_docs_work_offline_and_know_the_key_scheme(api: TestClient) -> None:
     assert api.get("/static/swagger/swagger-ui-bundle.js").status_code == 200
     schema = api.get("/openapi.json").json()
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_identify_with_a_company_links_the_account(api: TestClient, app: App,
+                                                    keys: Keys) -> None:
+    post(api, "/v1/identify", message("identify", 5, userId="u-kim", traits={
+        "email": "kim@acme.example", "seniority": "director", "country": "FR",
+        "company": {"id": "org-7", "name": "Acme", "website": "https://acme.example",
+                    "industry": "software", "employee_count": 300, "plan": "pro"}}),
+         keys.public)
+    [account] = rows(app, t.accounts)
+    assert (account.name, account.domain, account.industry, account.employees) == (
+        "Acme", "acme.example", "software", 300)
+    assert account.attributes == {"group_id": "org-7", "plan": "pro"}
+    [contact] = rows(app, t.contacts)
+    assert contact.account_id == account.id
+    assert contact.fit_grade == "A"
+    assert "company" not in contact.attributes

@@ -17,7 +17,7 @@ from leadflow.domain.errors import ConcurrentChange, InvalidInput, LeadflowError
 from leadflow.domain.lifecycle import evaluate
 from leadflow.domain.ports import UnitOfWork
 from leadflow.services.common import load_contact, persist_outcome, refit
-from leadflow.services.contacts import refit_colleagues, upsert_account
+from leadflow.services.contacts import AccountIn, refit_colleagues, upsert_account
 from leadflow.services.context import Context
 from leadflow.services.events import (
     EventIn,
@@ -107,19 +107,21 @@ def _apply(uow: UnitOfWork, ctx: Context, item: _Prepared, result: TrackingResul
         # An id never seen before: the device's later calls are this user's.
         uow.contacts.add_identity(outcome.contact_id, "anonymous_id", call.previous_id)
     if isinstance(call, GroupCall):
-        _link_account(uow, ctx, outcome.contact_id, call)
+        _link_account(uow, ctx, outcome.contact_id, call.account)
+    if isinstance(call, IdentifyCall) and call.company is not None:
+        _link_account(uow, ctx, outcome.contact_id, call.company)
     result.stored += 1
 
 
-def _link_account(uow: UnitOfWork, ctx: Context, contact_id: int, call: GroupCall) -> None:
+def _link_account(uow: UnitOfWork, ctx: Context, contact_id: int, data: AccountIn) -> None:
     contact = load_contact(uow, contact_id)
     now = ctx.clock.now()
-    account = upsert_account(uow=uow, data=call.account, now=now, current=contact.account_id)
+    account = upsert_account(uow=uow, data=data, now=now, current=contact.account_id)
     assert account.id is not None
     if contact.account_id != account.id:
         uow.history.add_audit(contact_id, now, "tracking", "account linked",
                               {"account_id": [contact.account_id, account.id],
-                               "group_id": call.group_id})
+                               "group_id": data.attributes.get("group_id")})
         contact.account_id = account.id
     refit(uow, contact, ctx.config)
     contact.updated_at = now

@@ -40,6 +40,7 @@ class TrackCall:
 class IdentifyCall:
     identify: IdentifyIn
     event: EventIn  # the identify itself, stored for the timeline and messageId dedupe
+    company: AccountIn | None = None  # Segment's traits.company, when it names one
 
 
 @dataclass
@@ -231,8 +232,17 @@ def read_message(message: Any, envelope: Envelope, *, kind: str | None = None) -
         merged = {**(context_traits if isinstance(context_traits, dict) else {}), **traits}
         fields: dict[str, Any] = {}
         attributes: dict[str, Any] = {}
+        company = merged.get("company")
+        account = None
+        if isinstance(company, dict) and (company.get("name") or company.get("website")):
+            # Segment's spec: company {name, id, industry, employee_count, plan, website}
+            named = {**company, "employees": company.get("employee_count",
+                                                         company.get("employees"))}
+            account = _account({k: v for k, v in named.items()
+                                if k not in ("id", "employee_count")},
+                               str(company.get("id") or company.get("name")))
         for key, value in merged.items():
-            if key == "email":
+            if key == "email" or (key == "company" and account is not None):
                 continue
             if key in TRAIT_FIELDS and (value is None or isinstance(value, str)):
                 fields[TRAIT_FIELDS[key]] = value
@@ -244,7 +254,7 @@ def read_message(message: Any, envelope: Envelope, *, kind: str | None = None) -
         return IdentifyCall(
             IdentifyIn(anonymous_id=_id(message, "anonymousId"), user_id=_id(message, "userId"),
                        email=email, traits={**attributes, **fields}),
-            _event(message, envelope, "identify", {"traits": merged}))
+            _event(message, envelope, "identify", {"traits": merged}), account)
     if kind == "group":
         group_id = _id(message, "groupId")
         if not group_id:
