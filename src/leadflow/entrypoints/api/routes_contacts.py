@@ -189,10 +189,14 @@ def _event_read(result: EventResult) -> dict[str, Any]:
 
 
 @router.post("/events", response_model=EventRead, status_code=201, tags=["events"])
-async def events_create(body: EventCreate, app: AppDep, _: Writer) -> dict[str, Any]:
-    """Record one event (idempotent on ``message_id``): scored and evaluated at once."""
+async def events_create(body: EventCreate, app: AppDep, _: Writer,
+                        response: Response) -> dict[str, Any]:
+    """Record one event (idempotent on ``message_id``: a repeat is a 200 marked
+    ``duplicate``, and records nothing): scored and evaluated at once."""
     result = await run_in_threadpool(lambda: record_event(uow=app.uow(), ctx=app.ctx,
                                                           event=_event_in(body)))
+    if result.duplicate:
+        response.status_code = 200
     return _event_read(result)
 
 
