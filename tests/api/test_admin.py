@@ -13,7 +13,7 @@ from leadflow.adapters.db import tables as t
 from leadflow.bootstrap import App
 from leadflow.entrypoints.worker import Jobs
 from tests.api.conftest import Keys, Receiver, basic, bearer, count, iso, rows, run_queued
-from tests.conftest import T0
+from tests.conftest import T0, FakeClock
 
 
 def test_pipeline_and_personas(api: TestClient, app: App, keys: Keys) -> None:
@@ -126,13 +126,15 @@ def _total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: 
                if n == name and all((k, v2) in ls for k, v2 in labels.items()))
 
 
-def test_health_and_metrics(api: TestClient, app: App, keys: Keys, receiver: Receiver) -> None:
+def test_health_and_metrics(api: TestClient, app: App, keys: Keys, receiver: Receiver,
+                            clock: FakeClock) -> None:
     health = api.get("/healthz")
     assert health.status_code == 200
     body = health.json()
     assert body["status"] == "ok"
     assert body["database"] == {"ok": True, "dialect": app.engine.dialect.name}
     assert body["queue"] == {"ok": True, "depth": 0, "backend": "sqlite"}
+    assert body["outbox"] == {"pending": 0, "oldest_seconds": None}
 
     before = _samples(api)
     api.post("/api/v1/webhooks", headers=bearer(keys.admin),
@@ -141,6 +143,9 @@ def test_health_and_metrics(api: TestClient, app: App, keys: Keys, receiver: Rec
         {"type": "track", "event": "Signed Up", "userId": f"u{i}", "messageId": f"m{i}",
          "timestamp": iso(T0 - 60)} for i in range(3)]})
     assert stored.json()["stored"] == 3
+    clock.advance(30)  # no worker relays here: the outbox waits, and /healthz says so
+    # (its age counts from the change it reports: the events were a minute old)
+    assert api.get("/healthz").json()["outbox"] == {"pending": 3, "oldest_seconds": 90.0}
     jobs: Jobs = api.app.state.jobs  # type: ignore[attr-defined]
     jobs.relay_once()
     assert api.get("/healthz").json()["queue"]["depth"] == 3

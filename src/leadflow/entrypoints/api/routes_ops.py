@@ -29,7 +29,12 @@ def _check(request: Request) -> tuple[dict[str, Any], bool]:
     try:
         with app.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+            pending, oldest = conn.execute(select(func.count(), func.min(t.outbox.c.created_at))
+                                           .where(t.outbox.c.relayed_at.is_(None))).one()
         checks["database"] = {"ok": True, "dialect": app.engine.dialect.name}
+        # Informative, not a failure: web processes stay healthy when workers are down.
+        checks["outbox"] = {"pending": int(pending or 0), "oldest_seconds": None if oldest is None
+                            else round(max(0.0, app.clock.now() - oldest), 1)}
     except Exception as exc:  # reported, not raised: this is the health check
         checks["database"] = {"ok": False, "error": str(exc).splitlines()[0]}
         healthy = False
