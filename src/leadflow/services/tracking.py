@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadflow.domain.errors import ConcurrentChange, InvalidInput, LeadflowError
+from leadflow.domain.errors import ConcurrentChange, LeadflowError
 from leadflow.domain.lifecycle import evaluate
 from leadflow.domain.ports import UnitOfWork
 from leadflow.services.common import load_contact, persist_outcome, refit
@@ -204,8 +204,3 @@ def _apply_all(uow: UnitOfWork, ctx: Context, good: list[_Prepared], result: Tra
             return item
     flush()
     return None
-
-
-def single_message(messages: Sequence[Any]) -> None:
-    if len(messages) != 1:
-        raise InvalidInput("expected one message", field="body")
