@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from leadflow.domain.access import ApiKey
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
+from leadflow.domain.webhooks import Message
 
 
 class Clock(Protocol):
@@ -109,8 +110,7 @@ class OutboxMessage:
 class OutboxRepository(Protocol):
     def add(self, *, topic: str, contact_id: int | None, payload: dict[str, Any],
             at: float) -> None: ...
-    def add_many(self, rows: Sequence[tuple[str, int | None, dict[str, Any], float]]
-                 ) -> None: ...
+    def add_many(self, rows: Sequence[Message]) -> None: ...
     def pending(self, limit: int) -> list[OutboxMessage]: ...
     def claim(self, message_id: int, at: float) -> bool:
         """Mark a message relayed; False when another relay took it first."""

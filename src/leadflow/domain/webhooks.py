@@ -8,7 +8,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from leadflow.domain.choices import pick
+from leadflow.domain.lifecycle import Outcome
 from leadflow.domain.model import Contact, StageChange
+
+# An outbox message: topic, the contact it is about, its payload, and when it happened.
+Message = tuple[str, int | None, dict[str, Any], float]
 
 STAGE_CHANGED = "stage.changed"
 MILESTONE_REACHED = "milestone.reached"
@@ -80,3 +84,23 @@ def temperature_payload(contact: Contact, before: str | None, at: float) -> dict
 def merge_payload(survivor: Contact, absorbed_id: int, at: float) -> dict[str, Any]:
     """``merged_id`` is gone: its events, identities and history are the contact's now."""
     return {"contact": _contact(survivor), "merged_id": absorbed_id, "at": at}
+
+
+def stage_message(contact: Contact, change: StageChange) -> Message:
+    return (STAGE_CHANGED, change.contact_id, stage_change_payload(contact, change), change.at)
+
+
+def temperature_message(contact: Contact, before: str | None, at: float) -> Message:
+    return (TEMPERATURE_CHANGED, contact.id, temperature_payload(contact, before, at), at)
+
+
+def outcome_messages(contact: Contact, outcome: Outcome, *, at: float) -> list[Message]:
+    """What an evaluation tells webhooks: its milestones, stage changes and temperature change
+    (dated ``at``), in that order."""
+    messages: list[Message] = [
+        (MILESTONE_REACHED, contact.id, milestone_payload(contact, key), contact.milestones[key])
+        for key in outcome.milestones]
+    messages += [stage_message(contact, change) for change in outcome.stage_changes]
+    if outcome.temperature_changed:
+        messages.append(temperature_message(contact, outcome.temperature_before, at))
+    return messages

@@ -9,14 +9,7 @@ from leadflow.domain.identity import suppression_hash
 from leadflow.domain.lifecycle import Outcome
 from leadflow.domain.model import Contact, StageChange
 from leadflow.domain.ports import UnitOfWork
-from leadflow.domain.webhooks import (
-    MILESTONE_REACHED,
-    STAGE_CHANGED,
-    TEMPERATURE_CHANGED,
-    milestone_payload,
-    stage_change_payload,
-    temperature_payload,
-)
+from leadflow.domain.webhooks import outcome_messages, stage_message, temperature_message
 
 
 def load_contact(uow: UnitOfWork, contact_id: int) -> Contact:
@@ -37,33 +30,26 @@ def refit(uow: UnitOfWork, contact: Contact, config: LifecycleConfig) -> None:
 def persist_outcome(
     uow: UnitOfWork, contact: Contact, outcome: Outcome, config: LifecycleConfig, *, actor: str,
 ) -> None:
-    """Write the milestones and stage changes an evaluation produced, and the contact."""
+    """Write the milestones and stage changes an evaluation produced, the webhook messages
+    they cause, and the contact."""
     assert contact.id is not None
     for key in outcome.milestones:
         uow.history.add_milestone(contact.id, key, contact.milestones[key], actor,
                                   config.config_version)
-        uow.outbox.add(topic=MILESTONE_REACHED, contact_id=contact.id,
-                       payload=milestone_payload(contact, key), at=contact.milestones[key])
-    for change in outcome.stage_changes:
-        record_stage_change(uow, contact, change)
-    if outcome.temperature_changed:
-        record_temperature_change(uow, contact, before=outcome.temperature_before,
-                                  at=contact.updated_at)
+    uow.history.add_stage_changes(outcome.stage_changes)
+    uow.outbox.add_many(outcome_messages(contact, outcome, at=contact.updated_at))
     uow.contacts.save(contact)
 
 
 def record_stage_change(uow: UnitOfWork, contact: Contact, change: StageChange) -> None:
     """Store a stage change and, in the same transaction, the webhook message it causes."""
     uow.history.add_stage_change(change)
-    uow.outbox.add(topic=STAGE_CHANGED, contact_id=change.contact_id,
-                   payload=stage_change_payload(contact, change), at=change.at)
+    uow.outbox.add_many([stage_message(contact, change)])
 
 
 def record_temperature_change(uow: UnitOfWork, contact: Contact, *, before: str | None,
                               at: float) -> None:
-    assert contact.id is not None
-    uow.outbox.add(topic=TEMPERATURE_CHANGED, contact_id=contact.id,
-                   payload=temperature_payload(contact, before, at), at=at)
+    uow.outbox.add_many([temperature_message(contact, before, at)])
 
 
 def ensure_not_suppressed(

@@ -10,21 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from leadflow.domain.fit import score_fit
 from leadflow.domain.identity import suppression_hash
 from leadflow.domain.lifecycle import apply_event_in_order, evaluate, rebuild_from_history
 from leadflow.domain.model import Contact, Event, StageChange
 from leadflow.domain.ports import UnitOfWork
-from leadflow.domain.webhooks import (
-    MILESTONE_REACHED,
-    STAGE_CHANGED,
-    TEMPERATURE_CHANGED,
-    milestone_payload,
-    stage_change_payload,
-    temperature_payload,
-)
+from leadflow.domain.webhooks import Message, outcome_messages, stage_message
 from leadflow.services.contacts import normalize_contact_fields
 from leadflow.services.context import Context
 from leadflow.services.events import EventIn
@@ -53,7 +45,7 @@ class BulkResult:
 class _Writes:
     changes: list[StageChange] = field(default_factory=list)
     milestones: list[tuple[int, str, float, str, str]] = field(default_factory=list)
-    outbox: list[tuple[str, int | None, dict[str, Any], float]] = field(default_factory=list)
+    outbox: list[Message] = field(default_factory=list)
 
 
 def _ids(event: EventIn) -> list[tuple[str, str]]:
@@ -129,8 +121,7 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
                             config_version=cfg.config_version, reason="first seen",
                             kind="forward")
         writes.changes.append(first)
-        writes.outbox.append((STAGE_CHANGED, contact.id, stage_change_payload(contact, first),
-                              first.at))
+        writes.outbox.append(stage_message(contact, first))
         del provisional
     uow.history.add_audits([
         (c.id, now, "tracking", "created",
@@ -192,17 +183,7 @@ def _evaluate(contact: Contact, ctx: Context, *, at: float, now: float,
     cfg = ctx.config
     contact.updated_at = now
     outcome = evaluate(contact, cfg, at=at, now=now)
-    for key in outcome.milestones:
-        writes.milestones.append((contact.id, key, contact.milestones[key], "rule",
-                                  cfg.config_version))
-        writes.outbox.append((MILESTONE_REACHED, contact.id, milestone_payload(contact, key),
-                              contact.milestones[key]))
-    for change in outcome.stage_changes:
-        writes.changes.append(change)
-        writes.outbox.append((STAGE_CHANGED, contact.id, stage_change_payload(contact, change),
-                              change.at))
-    if outcome.temperature_changed:
-        writes.outbox.append((TEMPERATURE_CHANGED, contact.id,
-                              temperature_payload(contact, outcome.temperature_before, now), now))
-
-
+    writes.milestones += [(contact.id, key, contact.milestones[key], "rule", cfg.config_version)
+                          for key in outcome.milestones]
+    writes.changes += outcome.stage_changes
+    writes.outbox += outcome_messages(contact, outcome, at=now)

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 from leadflow.adapters.db import tables as t
 from leadflow.domain.access import ApiKey
 from leadflow.domain.ports import Delivery, OutboxMessage, Webhook
+from leadflow.domain.webhooks import Message
 
 
 def _key(row: Any) -> ApiKey:
@@ -65,7 +66,7 @@ class SqlOutboxRepository:
         self.conn.execute(insert(t.outbox).values(topic=topic, contact_id=contact_id,
                                                   payload=payload, created_at=at))
 
-    def add_many(self, rows: Sequence[tuple[str, int | None, dict[str, Any], float]]) -> None:
+    def add_many(self, rows: Sequence[Message]) -> None:
         if rows:
             self.conn.execute(insert(t.outbox), [
                 {"topic": topic, "contact_id": cid, "payload": payload, "created_at": at}
