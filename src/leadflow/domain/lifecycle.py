@@ -39,6 +39,15 @@ def move(
     return change
 
 
+def first_seen(contact: Contact, *, actor: str, config: LifecycleConfig) -> StageChange:
+    """The change that records a new contact entering the pipeline at its entry stage."""
+    assert contact.id is not None
+    return StageChange(contact_id=contact.id, from_stage=None, to_stage=contact.stage,
+                       at=contact.stage_entered_at, actor=actor,
+                       config_version=config.config_version, reason="first seen",
+                       kind="forward")
+
+
 def evaluate(contact: Contact, config: LifecycleConfig, *, at: float, now: float) -> Outcome:
     """Apply milestone, exclusion and forward stage rules, then refresh the temperature.
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from leadflow.domain.errors import Conflict, InvalidInput, NotFound
 from leadflow.domain.identity import normalize_email
-from leadflow.domain.lifecycle import evaluate, move
+from leadflow.domain.lifecycle import evaluate, first_seen, move
 from leadflow.domain.model import ACCOUNT_ROLES, Account, ConsentRecord, Contact, StageChange
 from leadflow.domain.ports import UnitOfWork
 from leadflow.services.common import (
@@ -191,9 +191,7 @@ def new_contact(
     )
     refit(uow, contact, ctx.config)
     contact_id = uow.contacts.add(contact)
-    changes = [StageChange(contact_id=contact_id, from_stage=None, to_stage=entry, at=at,
-                           actor=actor, config_version=ctx.config.config_version,
-                           reason="first seen", kind="forward")]
+    changes = [first_seen(contact, actor=actor, config=ctx.config)]
     if stage is not None and stage != entry:
         changes.append(move(contact, stage, at=at, actor=actor, config=ctx.config,
                             reason=reason, kind="forward"))

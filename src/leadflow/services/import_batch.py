@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from leadflow.domain.fit import score_fit
-from leadflow.domain.lifecycle import evaluate, move
+from leadflow.domain.lifecycle import evaluate, first_seen, move
 from leadflow.domain.model import ConsentRecord, Contact, Event, StageChange
 from leadflow.domain.ports import UnitOfWork
 from leadflow.services.contacts import CONTACT_FIELDS, normalize_contact_fields
@@ -74,10 +74,7 @@ def _build(ctx: Context, plan: RowPlan, target: ImportTarget, stored: set[str], 
                       created_at=now, updated_at=now, attributes=dict(data.attributes),
                       consent=consent, **values)
     contact.fit = score_fit(contact, None, cfg.fit)
-    changes = [StageChange(contact_id=provisional_id, from_stage=None, to_stage=entry,
-                           at=plan.entry_at, actor=target.actor,
-                           config_version=cfg.config_version, reason="first seen",
-                           kind="forward")]
+    changes = [first_seen(contact, actor=target.actor, config=cfg)]
     if target.stage != entry:
         changes.append(move(contact, target.stage, at=plan.entry_at, actor=target.actor,
                             config=cfg, reason=target.reason, kind="forward"))

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 
 from leadflow.domain.fit import score_fit
 from leadflow.domain.identity import suppression_hash
-from leadflow.domain.lifecycle import apply_event_in_order, evaluate, rebuild_from_history
+from leadflow.domain.lifecycle import (
+    apply_event_in_order,
+    evaluate,
+    first_seen,
+    rebuild_from_history,
+)
 from leadflow.domain.model import Contact, Event, StageChange
 from leadflow.domain.ports import UnitOfWork
 from leadflow.domain.webhooks import Message, outcome_messages, stage_message
@@ -114,15 +119,10 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
     uow.contacts.add_many(list(new_contacts.values()))  # gives each its real id
     contacts: dict[int, Contact] = {**known, **new_contacts}
     writes = _Writes()
-    for provisional, contact in new_contacts.items():
-        assert contact.id is not None
-        first = StageChange(contact_id=contact.id, from_stage=None, to_stage=contact.stage,
-                            at=contact.stage_entered_at, actor="tracking",
-                            config_version=cfg.config_version, reason="first seen",
-                            kind="forward")
+    for contact in new_contacts.values():
+        first = first_seen(contact, actor="tracking", config=cfg)
         writes.changes.append(first)
         writes.outbox.append(stage_message(contact, first))
-        del provisional
     uow.history.add_audits([
         (c.id, now, "tracking", "created",
          {k: v for k, v in (("email", c.email), ("source", c.source)) if v is not None})
