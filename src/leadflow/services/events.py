@@ -48,6 +48,13 @@ class EventIn:
     properties: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def identities(self) -> list[tuple[str, str]]:
+        """The ids the event names, in the order that decides who it is about."""
+        return [(kind, value) for kind, value in (("user_id", self.user_id),
+                                                  ("email", self.email),
+                                                  ("anonymous_id", self.anonymous_id)) if value]
+
+    @property
     def shape(self) -> EventShape:
         """What scoring rules and signals see of this event."""
         return EventShape(type=self.type, url=self.url, content_stage=self.content_stage,
@@ -166,16 +173,14 @@ def _resolve(uow: UnitOfWork, ctx: Context, event: EventIn, *, at: float
         return contact, False
     ensure_not_suppressed(uow, salt=ctx.suppression_salt, email=event.email,
                           user_id=event.user_id, anonymous_id=event.anonymous_id)
-    for kind, value in (("user_id", event.user_id), ("email", event.email),
-                        ("anonymous_id", event.anonymous_id)):
-        if value:
-            found = uow.contacts.find_by_identity(kind, value)
-            if found is not None:
-                contact = load_contact(uow, found)
-                for k, v in (("user_id", event.user_id), ("anonymous_id", event.anonymous_id)):
-                    if v and uow.contacts.find_by_identity(k, v) is None:
-                        uow.contacts.add_identity(found, k, v)
-                return contact, False
+    for kind, value in event.identities:
+        found = uow.contacts.find_by_identity(kind, value)
+        if found is not None:
+            contact = load_contact(uow, found)
+            for k, v in (("user_id", event.user_id), ("anonymous_id", event.anonymous_id)):
+                if v and uow.contacts.find_by_identity(k, v) is None:
+                    uow.contacts.add_identity(found, k, v)
+            return contact, False
     contact, _ = new_contact(
         uow=uow, ctx=ctx, data=ContactIn(email=event.email, anonymous_id=event.anonymous_id,
                                          user_id=event.user_id, source=event.utm_source),

@@ -26,7 +26,7 @@ from leadflow.services.contacts import normalize_contact_fields
 from leadflow.services.context import Context
 from leadflow.services.events import EventIn
 
-IDENTITY_ORDER = ("user_id", "email", "anonymous_id")  # as record_in resolves a caller
+IDENTITY_KINDS = ("user_id", "email", "anonymous_id")
 
 
 # What recording events can change on a contact's own row (fit, consent, qualification...
@@ -53,12 +53,6 @@ class _Writes:
     outbox: list[Message] = field(default_factory=list)
 
 
-def _ids(event: EventIn) -> list[tuple[str, str]]:
-    return [(kind, value) for kind, value in (("user_id", event.user_id),
-                                              ("email", event.email),
-                                              ("anonymous_id", event.anonymous_id)) if value]
-
-
 def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> BulkResult:
     """Record validated events that name no contact id, inside an open unit of work."""
     cfg = ctx.config
@@ -76,16 +70,16 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
         fresh.append(event)
     if not fresh:
         return result
-    values: dict[str, set[str]] = {kind: set() for kind in IDENTITY_ORDER}
+    values: dict[str, set[str]] = {kind: set() for kind in IDENTITY_KINDS}
     for event in fresh:
-        for kind, value in _ids(event):
+        for kind, value in event.identities:
             values[kind].add(value)
     hashes = [suppression_hash(kind, value, ctx.suppression_salt)
-              for kind in IDENTITY_ORDER for value in values[kind]]
+              for kind in IDENTITY_KINDS for value in values[kind]]
     if uow.suppressions.is_suppressed(hashes):
         raise NeedsOneByOne("an erased person's identity is in this run")
     owners: dict[tuple[str, str], int] = {}
-    for kind in IDENTITY_ORDER:
+    for kind in IDENTITY_KINDS:
         if values[kind]:
             for value, cid in uow.contacts.find_identities(kind, sorted(values[kind])).items():
                 owners[(kind, value)] = cid
@@ -95,11 +89,11 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
     new_contacts: dict[int, Contact] = {}  # provisional (negative) id → contact
     owner_of: list[int] = []
     for event in fresh:
-        found = next((owners[k] for k in _ids(event) if k in owners), None)
+        found = next((owners[k] for k in event.identities if k in owners), None)
         if found is None:
             found = -(len(new_contacts) + 1)
             new_contacts[found] = _visitor(ctx, event, provisional_id=found, now=now)
-            for kind, value in _ids(event):
+            for kind, value in event.identities:
                 owners[(kind, value)] = found
                 new_identities.append((found, kind, value))
         else:
