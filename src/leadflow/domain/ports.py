@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from leadflow.domain.access import ApiKey
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
-from leadflow.domain.webhooks import Message
+from leadflow.domain.webhooks import STAGE_CHANGED, Message
 
 
 class Clock(Protocol):
@@ -131,7 +131,7 @@ class Webhook:
     def wants(self, topic: str, payload: dict[str, Any]) -> bool:
         if topic not in self.topics:
             return False
-        return topic != "stage.changed" or self.stages is None or \
+        return topic != STAGE_CHANGED or self.stages is None or \
             payload.get("to_stage") in self.stages
 
 
