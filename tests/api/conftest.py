@@ -23,6 +23,7 @@ from leadflow.bootstrap import App
 from leadflow.entrypoints.api.app import create_app
 from leadflow.entrypoints.worker import Jobs
 from leadflow.services.api_keys import create_api_key
+from leadflow.services.users import create_user
 
 # Tables a refused request must leave as they were.
 WRITTEN = (t.contacts, t.events, t.identities, t.accounts, t.stage_changes, t.milestones,
@@ -39,9 +40,13 @@ class Keys:
 
 @pytest.fixture
 def keys(app: App) -> Keys:
+    """Keys of an admin user (whose role allows every scope the key asks for)."""
+    owner = create_user(uow=app.uow(), ctx=app.ctx, email="admin@leadflow.example",
+                        name="Ada Admin", role="admin").id
+
     def make(name: str, kind: str, scopes: list[str] | None = None) -> str:
         return create_api_key(uow=app.uow(), ctx=app.ctx, name=name, kind=kind,
-                              scopes=scopes).token
+                              scopes=scopes, user=owner if kind == "secret" else None).token
     return Keys(public=make("site", "public"), read=make("reader", "secret", ["read"]),
                 write=make("writer", "secret", ["write"]),
                 admin=make("admin", "secret", ["admin"]))

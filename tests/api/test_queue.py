@@ -22,6 +22,7 @@ from leadflow.domain.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from leadflow.entrypoints.api.app import create_app
 from leadflow.entrypoints.worker import Jobs, Worker
 from leadflow.services.api_keys import create_api_key
+from leadflow.services.users import create_user
 from tests.api.conftest import Receiver, bearer, rows
 from tests.conftest import FakeClock
 
@@ -58,8 +59,10 @@ def quick(settings: Settings, **changes: object) -> Settings:
 
 
 def _subscribe_and_trigger(app: App, api: TestClient, receiver: Receiver) -> dict[str, str]:
+    owner = create_user(uow=app.uow(), ctx=app.ctx, email="ops@leadflow.example",
+                        name="Ops", role="admin").id
     admin = create_api_key(uow=app.uow(), ctx=app.ctx, name="ops", kind="secret",
-                           scopes=["admin"]).token
+                           scopes=["admin"], user=owner).token
     hook = api.post("/api/v1/webhooks", headers=bearer(admin),
                     json={"url": receiver.url, "topics": ["stage.changed"]}).json()
     made = api.post("/api/v1/contacts", headers=bearer(admin),

@@ -18,6 +18,7 @@ from leadflow.entrypoints.cli.base import set_app
 from tests.api.conftest import Keys, bearer, count, counts, events_of, rows
 from tests.conftest import T0, FakeClock
 
+WRITER = "user:admin@leadflow.example via key writer"  # who the write key acts as
 DAY = 86400.0
 ACME = {"name": "Acme", "domain": "acme.example", "industry": "software", "employees": 300,
         "country": "FR"}
@@ -64,7 +65,7 @@ def test_contact_create_get_and_patch(api: TestClient, app: App, write: dict[str
                                                          patched.json()["fit"]["grade"])
     assert row.attributes == {"crm_id": "0031", "team": "ops"}
     [audit] = rows(app, t.audit, t.audit.c.action == "updated")
-    assert audit.actor == "api:writer"
+    assert audit.actor == WRITER
     assert audit.details["seniority"] == ["director", "intern"]
 
     # Errors: JSON with a code, a message and the field.
@@ -232,9 +233,9 @@ def test_manual_lead_moves_qualification_and_recycling(api: TestClient, app: App
     [row] = rows(app, t.contacts)
     assert (row.stage, row.qualification_passed, row.recycled_at) == ("disqualified", True, T0)
     assert [(c.from_stage, c.to_stage, c.kind, c.actor) for c in rows(app, t.stage_changes)][2:] \
-        == [("lead", "prospect", "forward", "api:writer"),
-            ("prospect", "lead", "backward", "api:writer"),
-            ("lead", "disqualified", "side", "api:writer")]
+        == [("lead", "prospect", "forward", WRITER),
+            ("prospect", "lead", "backward", WRITER),
+            ("lead", "disqualified", "side", WRITER)]
     assert {m.key for m in rows(app, t.milestones)} >= {"qualified"}
 
 

@@ -28,7 +28,11 @@ def run(*args: str, code: int = 0) -> str:
 
 
 def test_keys_are_created_listed_and_revoked(cli_app: App) -> None:
-    token = run("keys", "create", "crm sync", "-s", "read", "-s", "write").strip().splitlines()[-1]
+    run("users", "add", "ops@acme.example", "--name", "Ops", "--role", "marketer",
+        "--no-password")
+    assert "a secret key acts as a user" in run("keys", "create", "x", "-s", "read", code=2)
+    token = run("keys", "create", "crm sync", "-s", "read", "-s", "write",
+                "--user", "ops@acme.example").strip().splitlines()[-1]
     assert token.startswith("lfs_")
     public = json.loads(run("keys", "create", "website", "--public", "--json"))
     assert public["kind"] == "public"
@@ -48,7 +52,10 @@ def test_keys_are_created_listed_and_revoked(cli_app: App) -> None:
     run("keys", "revoke", str(key.id))
     assert "already revoked" in run("keys", "revoke", str(key.id), code=2)
     assert "no active API key with id 99" in run("keys", "revoke", "99", code=2)
-    assert "unknown scope 'owner'" in run("keys", "create", "x", "-s", "owner", code=2)
+    assert "unknown scope 'owner'" in run("keys", "create", "x", "-s", "owner", "--user", "1",
+                                          code=2)
+    assert "no user 'bob@acme.example'" in run("keys", "create", "x", "-s", "read", "--user",
+                                               "bob@acme.example", code=2)
 
 
 def test_webhooks_are_added_listed_removed_and_logged(cli_app: App) -> None:

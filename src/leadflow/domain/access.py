@@ -27,6 +27,7 @@ class ApiKey:
     created_at: float
     revoked_at: float | None = None
     last_used_at: float | None = None
+    user_id: int | None = None  # the user a secret key acts as
 
     @property
     def active(self) -> bool:

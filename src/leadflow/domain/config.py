@@ -13,8 +13,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from leadflow.domain.config_parsing import (
+    Problems,
+    mapping,
+    number,
+    sequence,
+    strings,
+    under,
+    unknown_keys,
+    valid_key,
+)
 from leadflow.domain.errors import ConfigInvalid, ConfigProblem
 from leadflow.domain.matching import SHAPE_FIELDS, EventShape, Matcher
+from leadflow.domain.sales_config import SalesConfig, parse_sales
 
 ROLES = ("entry", "interest", "handoff", "commit", "won", "excluded", "erased")
 MAIN_ROLES = ("entry", "interest", "handoff", "commit", "won")
@@ -22,7 +33,6 @@ SIDE_ROLES = ("excluded", "erased")
 GRADES = ("A", "B", "C", "D")
 TEMPERATURES = ("hot", "warm", "new", "cold")
 QUESTION_TYPES = ("choice", "bool", "date", "number", "text")
-KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(h|d|w)$")
 DURATION_UNITS = {"h": 3600.0, "d": 86400.0, "w": 604800.0}
 PERIOD_NAMES = {"hour": 3600.0, "day": 86400.0, "week": 604800.0}
@@ -184,6 +194,7 @@ class LifecycleConfig:
     fit: FitConfig
     questions: tuple[Question, ...]
     temperature: TemperatureConfig
+    sales: SalesConfig = field(default_factory=SalesConfig)
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     _signals_by_shape: dict[EventShape, list[str]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False)
@@ -245,121 +256,50 @@ class LifecycleConfig:
 # ---------------------------------------------------------------- parsing
 
 
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[ConfigProblem] = []
-
-    def add(self, location: str, message: str) -> None:
-        self.items.append(ConfigProblem(location, message))
-
-
-def _loc(base: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{base}[{key}]"
-    return f"{base}.{key}" if base else key
-
-
-def _mapping(value: Any, location: str, problems: _Problems) -> dict[str, Any] | None:
-    if not isinstance(value, dict):
-        problems.add(location, f"expected a mapping, got {type(value).__name__}")
-        return None
-    return value
-
-
-def _sequence(value: Any, location: str, problems: _Problems) -> list[Any]:
-    if not isinstance(value, list):
-        problems.add(location, f"expected a list, got {type(value).__name__}")
-        return []
-    return value
-
-
-def _unknown_keys(
-    data: dict[str, Any], allowed: tuple[str, ...], location: str, problems: _Problems
-) -> None:
-    for key in data:
-        if key not in allowed:
-            problems.add(_loc(location, str(key)), f"unknown key (allowed: {', '.join(allowed)})")
-
-
-def _key(value: Any, location: str, problems: _Problems) -> str:
-    if not isinstance(value, str) or not KEY_RE.match(value):
-        problems.add(location, f"expected a lower-case key like 'page_view', got {value!r}")
-        return ""
-    return value
-
-
-def _number(
-    value: Any, location: str, problems: _Problems, *, positive: bool = False, default: float = 0.0
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        problems.add(location, f"expected a number, got {value!r}")
-        return default
-    if positive and value <= 0:
-        problems.add(location, f"must be greater than 0, got {value!r}")
-        return default
-    return float(value)
-
-
-def _strings(value: Any, location: str, problems: _Problems) -> tuple[str, ...]:
-    items = value if isinstance(value, list) else [value]
-    out = []
-    for i, item in enumerate(items):
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
-            problems.add(_loc(location, i) if isinstance(value, list) else location,
-                         f"expected text, got {item!r}")
-            continue
-        out.append(str(item).lower())
-    if not out and not isinstance(value, list | str | int | float):
-        return ()
-    if not out and isinstance(value, list) and not value:
-        problems.add(location, "expected at least one value")
-    return tuple(out)
-
-
-def parse_matcher(value: Any, location: str, problems: _Problems) -> Matcher:
-    data = _mapping(value, location, problems)
+def parse_matcher(value: Any, location: str, problems: Problems) -> Matcher:
+    data = mapping(value, location, problems)
     if data is None:
         return Matcher()
-    _unknown_keys(data, SHAPE_FIELDS, location, problems)
+    unknown_keys(data, SHAPE_FIELDS, location, problems)
     kwargs: dict[str, Any] = {}
     for name in SHAPE_FIELDS:
         if name not in data:
             continue
         if name == "premium":
             if not isinstance(data[name], bool):
-                problems.add(_loc(location, name), f"expected true or false, got {data[name]!r}")
+                problems.add(under(location, name), f"expected true or false, got {data[name]!r}")
             else:
                 kwargs[name] = data[name]
         elif name == "url":
             urls = data[name] if isinstance(data[name], list) else [data[name]]
             if not urls or not all(isinstance(u, str) and u for u in urls):
-                problems.add(_loc(location, name), "expected a URL pattern or a list of them")
+                problems.add(under(location, name), "expected a URL pattern or a list of them")
             else:
                 kwargs[name] = tuple(urls)
         else:
-            kwargs[name] = _strings(data[name], _loc(location, name), problems)
+            kwargs[name] = strings(data[name], under(location, name), problems)
     if not kwargs and not any(p.location.startswith(location) for p in problems.items):
         problems.add(location, "a matcher needs at least one field (type, url, ...)")
     return Matcher(**kwargs)
 
 
 def parse_condition(
-    value: Any, location: str, problems: _Problems, signals: set[str]
+    value: Any, location: str, problems: Problems, signals: set[str]
 ) -> Condition:
-    data = _mapping(value, location, problems)
+    data = mapping(value, location, problems)
     if data is None:
         return Condition("all")
     if len(data) != 1:
         problems.add(location, f"a condition has exactly one of: {', '.join(CONDITION_OPS)}")
         return Condition("all")
     op, arg = next(iter(data.items()))
-    here = _loc(location, str(op))
+    here = under(location, str(op))
     if op in ("all", "any"):
-        items = _sequence(arg, here, problems)
+        items = sequence(arg, here, problems)
         if not items:
             problems.add(here, "expected at least one condition")
         children = tuple(
-            parse_condition(c, _loc(here, i), problems, signals) for i, c in enumerate(items)
+            parse_condition(c, under(here, i), problems, signals) for i, c in enumerate(items)
         )
         return Condition(op, children=children)
     if op in ("contact_details", "qualification"):
@@ -371,7 +311,7 @@ def parse_condition(
             problems.add(here, f"unknown signal {arg!r} (defined: {', '.join(sorted(signals))})")
         return Condition(op, name=str(arg))
     if op == "engagement_at_least":
-        return Condition(op, number=_number(arg, here, problems))
+        return Condition(op, number=number(arg, here, problems))
     if op == "fit_at_least":
         if arg != "persona" and arg not in GRADES:
             problems.add(here, "expected a grade A-D or 'persona'")
@@ -380,7 +320,7 @@ def parse_condition(
     return Condition("all")
 
 
-def _duration(value: Any, location: str, problems: _Problems) -> float:
+def _duration(value: Any, location: str, problems: Problems) -> float:
     if isinstance(value, str):
         if value in PERIOD_NAMES:
             return PERIOD_NAMES[value]
@@ -392,42 +332,42 @@ def _duration(value: Any, location: str, problems: _Problems) -> float:
     return 86400.0
 
 
-def _parse_engagement(data: Any, problems: _Problems) -> EngagementConfig:
+def _parse_engagement(data: Any, problems: Problems) -> EngagementConfig:
     loc = "engagement"
-    eng = _mapping(data, loc, problems) or {}
-    _unknown_keys(eng, ("half_life_days", "rules"), loc, problems)
-    half_life = _number(eng.get("half_life_days", 30), _loc(loc, "half_life_days"), problems,
+    eng = mapping(data, loc, problems) or {}
+    unknown_keys(eng, ("half_life_days", "rules"), loc, problems)
+    half_life = number(eng.get("half_life_days", 30), under(loc, "half_life_days"), problems,
                         positive=True, default=30.0)
     rules = []
     seen: set[str] = set()
-    for i, raw in enumerate(_sequence(eng.get("rules", []), _loc(loc, "rules"), problems)):
-        here = _loc(_loc(loc, "rules"), i)
-        r = _mapping(raw, here, problems)
+    for i, raw in enumerate(sequence(eng.get("rules", []), under(loc, "rules"), problems)):
+        here = under(under(loc, "rules"), i)
+        r = mapping(raw, here, problems)
         if r is None:
             continue
-        _unknown_keys(r, ("key", "when", "points", "cap", "description"), here, problems)
-        key = _key(r.get("key"), _loc(here, "key"), problems)
+        unknown_keys(r, ("key", "when", "points", "cap", "description"), here, problems)
+        key = valid_key(r.get("key"), under(here, "key"), problems)
         if key in seen:
-            problems.add(_loc(here, "key"), f"duplicate rule key {key!r}")
+            problems.add(under(here, "key"), f"duplicate rule key {key!r}")
         seen.add(key)
-        points = _number(r.get("points"), _loc(here, "points"), problems)
+        points = number(r.get("points"), under(here, "points"), problems)
         if points == 0 and "points" in r:
-            problems.add(_loc(here, "points"), "points must not be 0")
+            problems.add(under(here, "points"), "points must not be 0")
         cap = None
         if "cap" in r:
-            c = _mapping(r["cap"], _loc(here, "cap"), problems)
+            c = mapping(r["cap"], under(here, "cap"), problems)
             if c is not None:
-                _unknown_keys(c, ("points", "per"), _loc(here, "cap"), problems)
+                unknown_keys(c, ("points", "per"), under(here, "cap"), problems)
                 cap = CapSpec(
-                    points=_number(c.get("points"), _loc(_loc(here, "cap"), "points"), problems,
+                    points=number(c.get("points"), under(under(here, "cap"), "points"), problems,
                                    positive=True, default=1.0),
-                    window_seconds=_duration(c.get("per"), _loc(_loc(here, "cap"), "per"),
+                    window_seconds=_duration(c.get("per"), under(under(here, "cap"), "per"),
                                              problems),
                 )
         rules.append(
             EngagementRule(
                 key=key,
-                when=parse_matcher(r.get("when"), _loc(here, "when"), problems),
+                when=parse_matcher(r.get("when"), under(here, "when"), problems),
                 points=points,
                 cap=cap,
                 description=str(r.get("description", "")),
@@ -436,28 +376,29 @@ def _parse_engagement(data: Any, problems: _Problems) -> EngagementConfig:
     return EngagementConfig(half_life_days=half_life, rules=tuple(rules))
 
 
-def _parse_stages(data: Any, problems: _Problems, signals: set[str]) -> tuple[Stage, ...]:
+def _parse_stages(data: Any, problems: Problems, signals: set[str]) -> tuple[Stage, ...]:
     stages = []
     seen: set[str] = set()
-    for i, raw in enumerate(_sequence(data, "stages", problems)):
-        here = _loc("stages", i)
-        s = _mapping(raw, here, problems)
+    for i, raw in enumerate(sequence(data, "stages", problems)):
+        here = under("stages", i)
+        s = mapping(raw, here, problems)
         if s is None:
             continue
-        _unknown_keys(s, ("key", "name", "role", "enter_when"), here, problems)
-        key = _key(s.get("key"), _loc(here, "key"), problems)
+        unknown_keys(s, ("key", "name", "role", "enter_when"), here, problems)
+        key = valid_key(s.get("key"), under(here, "key"), problems)
         if key in seen:
-            problems.add(_loc(here, "key"), f"duplicate stage {key!r}")
+            problems.add(under(here, "key"), f"duplicate stage {key!r}")
         seen.add(key)
         role = s.get("role")
         if role not in ROLES:
-            problems.add(_loc(here, "role"), f"unknown role {role!r} (allowed: {', '.join(ROLES)})")
+            problems.add(under(here, "role"),
+                         f"unknown role {role!r} (allowed: {', '.join(ROLES)})")
         when = None
         if s.get("enter_when") is not None:
             if role in ("entry", "excluded", "erased"):
-                problems.add(_loc(here, "enter_when"),
+                problems.add(under(here, "enter_when"),
                              f"a stage with role {role!r} is not entered by a rule")
-            when = parse_condition(s["enter_when"], _loc(here, "enter_when"), problems, signals)
+            when = parse_condition(s["enter_when"], under(here, "enter_when"), problems, signals)
         stages.append(Stage(key=key, name=str(s.get("name", key.title())), role=str(role),
                             enter_when=when))
     roles = [s.role for s in stages]
@@ -474,98 +415,98 @@ def _parse_stages(data: Any, problems: _Problems, signals: set[str]) -> tuple[St
     return tuple(stages)
 
 
-def _parse_milestones(data: Any, problems: _Problems, signals: set[str]) -> tuple[Milestone, ...]:
+def _parse_milestones(data: Any, problems: Problems, signals: set[str]) -> tuple[Milestone, ...]:
     out = []
     seen: set[str] = set()
-    for i, raw in enumerate(_sequence(data, "milestones", problems)):
-        here = _loc("milestones", i)
-        m = _mapping(raw, here, problems)
+    for i, raw in enumerate(sequence(data, "milestones", problems)):
+        here = under("milestones", i)
+        m = mapping(raw, here, problems)
         if m is None:
             continue
-        _unknown_keys(m, ("key", "name", "when"), here, problems)
-        key = _key(m.get("key"), _loc(here, "key"), problems)
+        unknown_keys(m, ("key", "name", "when"), here, problems)
+        key = valid_key(m.get("key"), under(here, "key"), problems)
         if key in seen:
-            problems.add(_loc(here, "key"), f"duplicate milestone {key!r}")
+            problems.add(under(here, "key"), f"duplicate milestone {key!r}")
         seen.add(key)
         when = None
         if m.get("when") is not None:
-            when = parse_condition(m["when"], _loc(here, "when"), problems, signals)
+            when = parse_condition(m["when"], under(here, "when"), problems, signals)
         out.append(Milestone(key=key, name=str(m.get("name", key.upper())), when=when))
     return tuple(out)
 
 
-def _parse_fit(data: Any, problems: _Problems) -> FitConfig:
+def _parse_fit(data: Any, problems: Problems) -> FitConfig:
     loc = "fit"
-    fit = _mapping(data, loc, problems) or {}
-    _unknown_keys(fit, ("grades", "personas", "exclusions"), loc, problems)
-    grades_raw = _mapping(fit.get("grades", {"A": 75, "B": 50, "C": 25}), _loc(loc, "grades"),
+    fit = mapping(data, loc, problems) or {}
+    unknown_keys(fit, ("grades", "personas", "exclusions"), loc, problems)
+    grades_raw = mapping(fit.get("grades", {"A": 75, "B": 50, "C": 25}), under(loc, "grades"),
                           problems) or {}
     thresholds = []
     for g in ("A", "B", "C"):
         if g not in grades_raw:
-            problems.add(_loc(loc, "grades"), f"missing threshold for grade {g}")
+            problems.add(under(loc, "grades"), f"missing threshold for grade {g}")
             continue
-        thresholds.append((g, _number(grades_raw[g], _loc(_loc(loc, "grades"), g), problems)))
+        thresholds.append((g, number(grades_raw[g], under(under(loc, "grades"), g), problems)))
     for g in grades_raw:
         if g not in ("A", "B", "C"):
-            problems.add(_loc(_loc(loc, "grades"), str(g)),
+            problems.add(under(under(loc, "grades"), str(g)),
                          "only A, B and C take thresholds (D is the rest)")
     values = [t for _, t in thresholds]
     if values != sorted(values, reverse=True):
-        problems.add(_loc(loc, "grades"), "thresholds must decrease from A to C")
+        problems.add(under(loc, "grades"), "thresholds must decrease from A to C")
     personas = []
-    for i, raw in enumerate(_sequence(fit.get("personas", []), _loc(loc, "personas"), problems)):
-        here = _loc(_loc(loc, "personas"), i)
-        p = _mapping(raw, here, problems)
+    for i, raw in enumerate(sequence(fit.get("personas", []), under(loc, "personas"), problems)):
+        here = under(under(loc, "personas"), i)
+        p = mapping(raw, here, problems)
         if p is None:
             continue
-        _unknown_keys(p, ("key", "name", "min_grade", "criteria"), here, problems)
+        unknown_keys(p, ("key", "name", "min_grade", "criteria"), here, problems)
         min_grade = p.get("min_grade", "B")
         if min_grade not in GRADES:
-            problems.add(_loc(here, "min_grade"), "expected a grade A-D")
+            problems.add(under(here, "min_grade"), "expected a grade A-D")
         criteria = []
-        for j, craw in enumerate(_sequence(p.get("criteria", []), _loc(here, "criteria"),
+        for j, craw in enumerate(sequence(p.get("criteria", []), under(here, "criteria"),
                                            problems)):
-            cl = _loc(_loc(here, "criteria"), j)
-            c = _mapping(craw, cl, problems)
+            cl = under(under(here, "criteria"), j)
+            c = mapping(craw, cl, problems)
             if c is None:
                 continue
-            _unknown_keys(c, ("field", "in", "between", "weight", "label"), cl, problems)
-            fname = _field_path(c.get("field"), _loc(cl, "field"), problems)
-            values_in = _strings(c["in"], _loc(cl, "in"), problems) if "in" in c else None
+            unknown_keys(c, ("field", "in", "between", "weight", "label"), cl, problems)
+            fname = _field_path(c.get("field"), under(cl, "field"), problems)
+            values_in = strings(c["in"], under(cl, "in"), problems) if "in" in c else None
             between = None
             if "between" in c:
                 b = c["between"]
                 if (not isinstance(b, list) or len(b) != 2
                         or not all(isinstance(x, int | float) for x in b) or b[0] > b[1]):
-                    problems.add(_loc(cl, "between"), "expected [low, high] with low <= high")
+                    problems.add(under(cl, "between"), "expected [low, high] with low <= high")
                 else:
                     between = (float(b[0]), float(b[1]))
             if (values_in is None) == (between is None):
                 problems.add(cl, "a criterion has exactly one of 'in' or 'between'")
             criteria.append(Criterion(
                 field=fname,
-                weight=_number(c.get("weight"), _loc(cl, "weight"), problems, positive=True,
+                weight=number(c.get("weight"), under(cl, "weight"), problems, positive=True,
                                default=1.0),
                 values=values_in, between=between, label=str(c.get("label", "")),
             ))
         if not criteria:
-            problems.add(_loc(here, "criteria"), "a persona needs at least one criterion")
-        personas.append(Persona(key=_key(p.get("key"), _loc(here, "key"), problems),
+            problems.add(under(here, "criteria"), "a persona needs at least one criterion")
+        personas.append(Persona(key=valid_key(p.get("key"), under(here, "key"), problems),
                                 name=str(p.get("name", p.get("key"))),
                                 min_grade=str(min_grade), criteria=tuple(criteria)))
     exclusions = []
-    for i, raw in enumerate(_sequence(fit.get("exclusions", []), _loc(loc, "exclusions"),
+    for i, raw in enumerate(sequence(fit.get("exclusions", []), under(loc, "exclusions"),
                                       problems)):
-        here = _loc(_loc(loc, "exclusions"), i)
-        x = _mapping(raw, here, problems)
+        here = under(under(loc, "exclusions"), i)
+        x = mapping(raw, here, problems)
         if x is None:
             continue
-        _unknown_keys(x, ("key", "field", "in", "reason"), here, problems)
+        unknown_keys(x, ("key", "field", "in", "reason"), here, problems)
         exclusions.append(Exclusion(
-            key=_key(x.get("key"), _loc(here, "key"), problems),
-            field=_field_path(x.get("field"), _loc(here, "field"), problems),
-            values=_strings(x.get("in", []), _loc(here, "in"), problems),
+            key=valid_key(x.get("key"), under(here, "key"), problems),
+            field=_field_path(x.get("field"), under(here, "field"), problems),
+            values=strings(x.get("in", []), under(here, "in"), problems),
             reason=str(x.get("reason", x.get("key"))),
         ))
     return FitConfig(tuple(thresholds), tuple(personas), tuple(exclusions))
@@ -576,7 +517,7 @@ CONTACT_FIELDS = ("email", "email_domain", "phone", "first_name", "last_name", "
 ACCOUNT_FIELDS = ("name", "domain", "industry", "employees", "country", "annual_revenue")
 
 
-def _field_path(value: Any, location: str, problems: _Problems) -> str:
+def _field_path(value: Any, location: str, problems: Problems) -> str:
     if isinstance(value, str) and "." in value:
         owner, name = value.split(".", 1)
         if owner == "contact" and (name in CONTACT_FIELDS or name.startswith("attributes.")):
@@ -588,96 +529,97 @@ def _field_path(value: Any, location: str, problems: _Problems) -> str:
     return str(value)
 
 
-def _parse_questions(data: Any, problems: _Problems) -> tuple[Question, ...]:
+def _parse_questions(data: Any, problems: Problems) -> tuple[Question, ...]:
     loc = "qualification"
-    q = _mapping(data, loc, problems) or {}
-    _unknown_keys(q, ("questions",), loc, problems)
+    q = mapping(data, loc, problems) or {}
+    unknown_keys(q, ("questions",), loc, problems)
     out = []
-    for i, raw in enumerate(_sequence(q.get("questions", []), _loc(loc, "questions"), problems)):
-        here = _loc(_loc(loc, "questions"), i)
-        d = _mapping(raw, here, problems)
+    for i, raw in enumerate(sequence(q.get("questions", []), under(loc, "questions"), problems)):
+        here = under(under(loc, "questions"), i)
+        d = mapping(raw, here, problems)
         if d is None:
             continue
-        _unknown_keys(d, ("key", "label", "kind", "type", "choices", "pass", "within_days",
+        unknown_keys(d, ("key", "label", "kind", "type", "choices", "pass", "within_days",
                           "required"), here, problems)
         qtype = d.get("type", "choice")
         if qtype not in QUESTION_TYPES:
-            problems.add(_loc(here, "type"), f"expected one of {', '.join(QUESTION_TYPES)}")
+            problems.add(under(here, "type"), f"expected one of {', '.join(QUESTION_TYPES)}")
         kind = d.get("kind", "prerequisite")
         if kind not in ("bant", "prerequisite", "info"):
-            problems.add(_loc(here, "kind"), "expected bant, prerequisite or info")
-        choices = _strings(d["choices"], _loc(here, "choices"), problems) if "choices" in d else ()
+            problems.add(under(here, "kind"), "expected bant, prerequisite or info")
+        choices = strings(d["choices"], under(here, "choices"), problems) if "choices" in d else ()
         if qtype == "choice" and not choices:
-            problems.add(_loc(here, "choices"), "a choice question needs choices")
+            problems.add(under(here, "choices"), "a choice question needs choices")
         passing: tuple[str, ...] = ()
         if "pass" in d:
             raw_pass = d["pass"] if isinstance(d["pass"], list) else [d["pass"]]
             passing = tuple(str(v).lower() for v in raw_pass)
             for v in passing:
                 if choices and v not in choices:
-                    problems.add(_loc(here, "pass"), f"{v!r} is not one of the choices")
+                    problems.add(under(here, "pass"), f"{v!r} is not one of the choices")
         within = None
         if "within_days" in d:
-            within = _number(d["within_days"], _loc(here, "within_days"), problems, positive=True)
+            within = number(d["within_days"], under(here, "within_days"), problems, positive=True)
         out.append(Question(
-            key=_key(d.get("key"), _loc(here, "key"), problems), label=str(d.get("label", "")),
+            key=valid_key(d.get("key"), under(here, "key"), problems),
+            label=str(d.get("label", "")),
             kind=str(kind), type=str(qtype), choices=choices, passing=passing,
             within_days=within, required=bool(d.get("required", kind != "info")),
         ))
     return tuple(out)
 
 
-def _parse_temperature(data: Any, problems: _Problems, signals: set[str]) -> TemperatureConfig:
+def _parse_temperature(data: Any, problems: Problems, signals: set[str]) -> TemperatureConfig:
     loc = "temperature"
-    t = _mapping(data if data is not None else {}, loc, problems) or {}
+    t = mapping(data if data is not None else {}, loc, problems) or {}
     defaults = TemperatureConfig()
     allowed = tuple(TemperatureConfig.__dataclass_fields__)
-    _unknown_keys(t, allowed, loc, problems)
+    unknown_keys(t, allowed, loc, problems)
     kwargs: dict[str, Any] = {}
     for name in allowed:
         if name not in t:
             continue
         default = getattr(defaults, name)
-        here = _loc(loc, name)
+        here = under(loc, name)
         if isinstance(default, tuple):
-            kwargs[name] = _strings(t[name], here, problems)
+            kwargs[name] = strings(t[name], here, problems)
         elif isinstance(default, str):
             kwargs[name] = str(t[name])
         elif isinstance(default, int) and not isinstance(default, bool) and name.endswith(
                 "min_content"):
-            kwargs[name] = int(_number(t[name], here, problems, positive=True, default=default))
+            kwargs[name] = int(number(t[name], here, problems, positive=True, default=default))
         else:
-            kwargs[name] = _number(t[name], here, problems, positive=True, default=default)
+            kwargs[name] = number(t[name], here, problems, positive=True, default=default)
     cfg = TemperatureConfig(**kwargs)
     for name in (*cfg.intent_signals, cfg.lead_content_signal, cfg.lead_webinar_signal):
         if name not in signals:
             problems.add(loc, f"unknown signal {name!r}")
     if cfg.lead_min_content not in (1, 2):
-        problems.add(_loc(loc, "lead_min_content"), "must be 1 or 2")
+        problems.add(under(loc, "lead_min_content"), "must be 1 or 2")
     if sorted(cfg.queue_order) != sorted(TEMPERATURES):
-        problems.add(_loc(loc, "queue_order"), f"must list each of {', '.join(TEMPERATURES)} once")
+        problems.add(under(loc, "queue_order"), f"must list each of {', '.join(TEMPERATURES)} once")
     return cfg
 
 
 TOP_LEVEL = ("version", "stages", "milestones", "signals", "engagement", "fit",
-             "qualification", "temperature")
+             "qualification", "temperature", "sales")
 
 
 def parse_config(data: Any, *, source: str = "<config>") -> LifecycleConfig:
     """Validate a configuration mapping; raise ConfigInvalid listing every problem."""
-    problems = _Problems()
-    root = _mapping(data, "(top)", problems)
+    problems = Problems()
+    root = mapping(data, "(top)", problems)
     if root is None:
         raise ConfigInvalid(source, problems.items)
-    _unknown_keys(root, TOP_LEVEL, "", problems)
+    unknown_keys(root, TOP_LEVEL, "", problems)
     version = root.get("version")
     if not isinstance(version, str | int) or isinstance(version, bool) or str(version) == "":
         problems.add("version", "expected a version label such as 1 or '2024-06'")
-    signals_raw = _mapping(root.get("signals", {}), "signals", problems) or {}
+    signals_raw = mapping(root.get("signals", {}), "signals", problems) or {}
     signals: dict[str, Matcher] = {}
     for name, raw in signals_raw.items():
-        here = _loc("signals", str(name))
-        _key(name, here, problems)
+        here = under("signals", str(name))
+        valid_key(name, here, problems)
         signals[str(name)] = parse_matcher(raw, here, problems)
     names = set(signals)
     stages = _parse_stages(root.get("stages"), problems, names)
@@ -690,11 +632,12 @@ def parse_config(data: Any, *, source: str = "<config>") -> LifecycleConfig:
     fit = _parse_fit(root.get("fit", {}), problems)
     questions = _parse_questions(root.get("qualification", {}), problems)
     temperature = _parse_temperature(root.get("temperature"), problems, names)
+    sales = parse_sales(root.get("sales"), problems)
     if problems.items:
         raise ConfigInvalid(source, problems.items)
     digest = hashlib.sha256(json.dumps(root, sort_keys=True, default=str).encode()).hexdigest()
     return LifecycleConfig(
         version=str(version), digest=digest, stages=stages, milestones=milestones,
         signals=signals, engagement=engagement, fit=fit, questions=questions,
-        temperature=temperature, raw=root,
+        temperature=temperature, sales=sales, raw=root,
     )

@@ -21,6 +21,7 @@ class Account:
     country: str | None = None
     annual_revenue: float | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    owner_id: int | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
 

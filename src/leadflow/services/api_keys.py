@@ -11,6 +11,7 @@ from leadflow.domain.access import KINDS, SCOPES, TRACK, ApiKey, parse_scopes
 from leadflow.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from leadflow.domain.ports import UnitOfWork
 from leadflow.services.context import Context
+from leadflow.services.users import find_user
 
 TAGS = {"public": "lfw", "secret": "lfs"}
 PREFIX_CHARS = 12  # random characters after the tag that identify a key (not secret)
@@ -41,8 +42,9 @@ def _random(n: int) -> str:
 
 
 def create_api_key(*, uow: UnitOfWork, ctx: Context, name: str, kind: str,
-                   scopes: list[str] | None = None) -> NewKey:
-    """Make a key. A public write key only tracks; a secret key carries scopes."""
+                   scopes: list[str] | None = None, user: str | int | None = None) -> NewKey:
+    """Make a key. A public write key only tracks; a secret key carries scopes and acts as
+    its user (by id or email), never with more rights than the user's role gives."""
     name = (name or "").strip()
     if not name:
         raise InvalidInput("a key needs a name", field="name")
@@ -52,12 +54,20 @@ def create_api_key(*, uow: UnitOfWork, ctx: Context, name: str, kind: str,
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if kind == "public" and scopes:
         raise InvalidInput("a public write key only tracks; it takes no scopes", field="scopes")
+    if kind == "public" and user is not None:
+        raise InvalidInput("a public write key belongs to no user", field="user")
+    if kind == "secret" and user is None:
+        raise InvalidInput("a secret key acts as a user: name one", field="user")
     granted: tuple[str, ...] = (TRACK,) if kind == "public" else parse_scopes(scopes or [])
     prefix = f"{TAGS[kind]}_{_random(PREFIX_CHARS)}"
     token = f"{prefix}{_random(SECRET_CHARS)}"
     with uow:
+        owner = None if user is None else find_user(uow, user)
+        if owner is not None and not owner.active:
+            raise InvalidInput(f"user {owner.email} is deactivated", field="user")
         key = uow.api_keys.add(name=name, kind=kind, prefix=prefix, secret_hash=_hash(token),
-                               scopes=granted, at=ctx.clock.now())
+                               scopes=granted, at=ctx.clock.now(),
+                               user_id=None if owner is None else owner.id)
         uow.commit()
     return NewKey(key=key, token=token)
 

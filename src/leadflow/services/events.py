@@ -260,6 +260,9 @@ def merge_contacts(*, uow: UnitOfWork, ctx: Context, survivor: Contact, absorbed
     uow.events.reassign(absorbed.id, survivor.id)
     uow.contacts.move_identities(absorbed.id, survivor.id)
     uow.history.reassign(absorbed.id, survivor.id)
+    uow.tasks.reassign(absorbed.id, survivor.id)
+    uow.activities.reassign(absorbed.id, survivor.id)
+    uow.opportunities.reassign(absorbed.id, survivor.id)
     for name in ("email", "phone", "first_name", "last_name", "title", "seniority",
                  "account_role", "country", "region", "language", "source", "account_id",
                  "referred_by_id", "owner_id"):

@@ -17,7 +17,7 @@ from leadflow.domain.model import (
 )
 
 ACCOUNT_COLUMNS = ("name", "domain", "industry", "employees", "country", "annual_revenue",
-                   "attributes", "created_at", "updated_at")
+                   "attributes", "owner_id", "created_at", "updated_at")
 CONTACT_SCALARS = ("email", "phone", "first_name", "last_name", "title", "seniority",
                    "account_role", "country", "region", "language", "source", "account_id",
                    "referred_by_id", "owner_id", "attributes", "stage", "stage_entered_at",

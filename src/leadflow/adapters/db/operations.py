@@ -17,7 +17,8 @@ from leadflow.domain.webhooks import Message
 def _key(row: Any) -> ApiKey:
     return ApiKey(id=row.id, name=row.name, kind=row.kind, prefix=row.prefix,
                   scopes=tuple(row.scopes or ()), created_at=row.created_at,
-                  revoked_at=row.revoked_at, last_used_at=row.last_used_at)
+                  revoked_at=row.revoked_at, last_used_at=row.last_used_at,
+                  user_id=row.user_id)
 
 
 class SqlApiKeyRepository:
@@ -25,14 +26,14 @@ class SqlApiKeyRepository:
         self.conn = conn
 
     def add(self, *, name: str, kind: str, prefix: str, secret_hash: str,
-            scopes: Sequence[str], at: float) -> ApiKey:
+            scopes: Sequence[str], at: float, user_id: int | None) -> ApiKey:
         result = self.conn.execute(insert(t.api_keys).values(
             name=name, kind=kind, prefix=prefix, secret_hash=secret_hash, scopes=list(scopes),
-            created_at=at))
+            created_at=at, user_id=user_id))
         key = result.inserted_primary_key
         assert key is not None
         return ApiKey(id=int(key[0]), name=name, kind=kind, prefix=prefix, scopes=tuple(scopes),
-                      created_at=at)
+                      created_at=at, user_id=user_id)
 
     def by_prefix(self, prefix: str) -> tuple[ApiKey, str] | None:
         row = self.conn.execute(select(t.api_keys).where(t.api_keys.c.prefix == prefix)).first()

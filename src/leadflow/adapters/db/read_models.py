@@ -37,6 +37,7 @@ class ContactFilters:
     source: str | None = None
     owner_id: int | None = None
     search: str | None = None
+    visible_owners: tuple[int, ...] | None = None  # what the caller may see; None: everyone
 
 
 def parse_grades(value: str) -> list[str]:
@@ -91,6 +92,8 @@ def list_contacts(
         where.append(c.source == filters.source.lower())
     if filters.owner_id is not None:
         where.append(c.owner_id == filters.owner_id)
+    if filters.visible_owners is not None:
+        where.append(c.owner_id.in_(filters.visible_owners))
     if filters.search:
         pattern = f"%{filters.search.lower()}%"
         where.append(func.lower(func.coalesce(c.email, "") + " " + func.coalesce(c.first_name, "")

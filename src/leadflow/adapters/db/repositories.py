@@ -40,17 +40,27 @@ from leadflow.adapters.db.operations import (
     SqlOutboxRepository,
     SqlWebhookRepository,
 )
+from leadflow.adapters.db.sales_repositories import (
+    SqlActivityRepository,
+    SqlOpportunityRepository,
+    SqlTaskRepository,
+    SqlUserRepository,
+)
 from leadflow.domain.errors import ConcurrentChange
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
 from leadflow.domain.ports import (
     AccountRepository,
+    ActivityRepository,
     ApiKeyRepository,
     ContactRepository,
     EventRepository,
     HistoryRepository,
+    OpportunityRepository,
     OutboxRepository,
     SuppressionRepository,
+    TaskRepository,
+    UserRepository,
     WebhookRepository,
 )
 
@@ -495,6 +505,10 @@ class SqlUnitOfWork:
         self.api_keys: ApiKeyRepository = SqlApiKeyRepository(self.conn)
         self.outbox: OutboxRepository = SqlOutboxRepository(self.conn)
         self.webhooks: WebhookRepository = SqlWebhookRepository(self.conn)
+        self.users: UserRepository = SqlUserRepository(self.conn)
+        self.tasks: TaskRepository = SqlTaskRepository(self.conn)
+        self.activities: ActivityRepository = SqlActivityRepository(self.conn)
+        self.opportunities: OpportunityRepository = SqlOpportunityRepository(self.conn)
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

@@ -48,6 +48,7 @@ accounts = Table(
     Column("country", String(2)),
     Column("annual_revenue", Float),
     Column("attributes", JSON, nullable=False, default=dict),
+    Column("owner_id", Integer),  # the rep who owns the account: first in line for its contacts
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
@@ -211,6 +212,7 @@ api_keys = Table(
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float),
     Column("last_used_at", Float),
+    Column("user_id", Integer),  # the user a secret key acts as
 )
 
 # Ids that leave the database (webhook messages, delivery ids) are never reused on SQLite.
@@ -265,4 +267,87 @@ contact_merges = Table(
     Column("at", Float, nullable=False),
     Column("actor", String(200), nullable=False),
     Index("ix_contact_merges_survivor", "survivor_id"),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("team", String(100)),
+    Column("password_hash", String(200)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("away_until", Float),
+    Column("weight", Float, nullable=False, default=1.0),
+    Column("territories", JSON, nullable=False, default=list),
+    Column("assigned", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Follow-up work on a contact; an open task has no done_at.
+tasks = Table(
+    "tasks", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("done_at", Float),
+    Column("done_by", String(200)),
+    Column("outcome", Text),
+    Column("reminded_at", Float),
+    Column("escalated_at", Float),
+    Index("ix_tasks_contact", "contact_id"),
+    Index("ix_tasks_owner_open_due", "owner_id", "due_at",
+          sqlite_where=text("done_at IS NULL"), postgresql_where=text("done_at IS NULL")),
+    Index("ix_tasks_open_due", "due_at",
+          sqlite_where=text("done_at IS NULL"), postgresql_where=text("done_at IS NULL")),
+)
+
+activities = Table(
+    "activities", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id")),
+    Column("kind", String(20), nullable=False),  # call | email | meeting | note
+    Column("direction", String(10)),  # outbound | inbound
+    Column("at", Float, nullable=False),
+    Column("subject", String(500)),
+    Column("body", Text),
+    Column("outcome", String(100)),
+    Column("message_id", String(300)),  # of an email, sent or received
+    Column("created_by", String(200), nullable=False),
+    Index("ix_activities_contact_at", "contact_id", "at"),
+    Index("uq_activities_message_id", "message_id", unique=True,
+          sqlite_where=text("message_id IS NOT NULL"),
+          postgresql_where=text("message_id IS NOT NULL")),
+)
+
+opportunities = Table(
+    "opportunities", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", Integer, ForeignKey("accounts.id")),
+    Column("owner_id", Integer, ForeignKey("users.id")),
+    Column("name", String(300), nullable=False),
+    Column("amount", Float, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("expected_close", String(10)),  # ISO date
+    Column("deal_stage", String(50), nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("next_step", String(500)),
+    Column("status", String(10), nullable=False),  # open | won | lost
+    Column("lost_reason", String(100)),
+    Column("closed_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_opportunities_contact", "contact_id"),
+    Index("ix_opportunities_owner_status", "owner_id", "status"),
+    Index("ix_opportunities_status_stage", "status", "deal_stage"),
 )

@@ -56,10 +56,12 @@ def keys_list(app: AppDep, _: Admin) -> list[dict[str, Any]]:
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201, tags=["admin"])
-def keys_create(body: ApiKeyCreate, app: AppDep, _: Admin) -> dict[str, Any]:
-    """A public write key (tracking only) or a secret key with scopes; the token shows once."""
+def keys_create(body: ApiKeyCreate, app: AppDep, who: Admin) -> dict[str, Any]:
+    """A public write key (tracking only) or a secret key with scopes, acting as ``user``
+    (default: the caller); the token shows once."""
+    owner = body.user if body.user is not None or body.kind == "public" else who.user_id
     made = api_keys.create_api_key(uow=app.uow(), ctx=app.ctx, name=body.name,
-                                   kind=body.kind, scopes=body.scopes)
+                                   kind=body.kind, scopes=body.scopes, user=owner)
     return {**_key(made.key), "token": made.token}
 
 

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from leadflow.adapters.db.read_models import SORTS, ContactFilters, list_contacts, parse_grades
 from leadflow.domain.model import Account, Contact
-from leadflow.entrypoints.api.auth import AppDep, Reader, Writer
+from leadflow.entrypoints.api.auth import AppDep, ContactReader, ContactWriter, Reader, Writer
 from leadflow.entrypoints.api.schemas import (
     AccountCreate,
     AccountRead,
@@ -29,6 +29,7 @@ from leadflow.entrypoints.api.schemas import (
 from leadflow.services import accounts as account_services
 from leadflow.services import contacts as contact_services
 from leadflow.services import moves
+from leadflow.services.access import ensure_account_access
 from leadflow.services.contact_view import contact_view
 from leadflow.services.contacts import AccountIn, ContactIn
 from leadflow.services.events import EventIn, EventResult, record_event, record_events
@@ -45,7 +46,7 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 @router.get("/contacts", response_model=ContactPage, tags=["contacts"])
 def contacts_list(
-    app: AppDep, _: Reader,
+    app: AppDep, who: Reader,
     stage: Annotated[list[str] | None, Query(description="Stage key(s); repeat or comma")] = None,
     temperature: Annotated[list[str] | None, Query()] = None,
     grade: Annotated[str | None, Query(description="'A,B' or 'B+'")] = None,
@@ -60,7 +61,7 @@ def contacts_list(
     filters = ContactFilters(stage=_split(stage), temperature=_split(temperature),
                              grade=parse_grades(grade) if grade else None,
                              min_score=min_score, milestone=milestone, source=source,
-                             owner_id=owner_id, search=q)
+                             owner_id=owner_id, search=q, visible_owners=who.visible_owners)
     # As `leadflow contacts list` does: temperatures the clock alone changed are read anew.
     refresh_expired_temperatures(uow_factory=app.uow, ctx=app.ctx)
     with app.engine.connect() as conn:
@@ -70,7 +71,7 @@ def contacts_list(
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactRead, tags=["contacts"])
-def contacts_get(contact_id: int, app: AppDep, _: Reader,
+def contacts_get(contact_id: int, app: AppDep, _: ContactReader,
                  timeline: Annotated[int, Query(ge=0, le=1000)] = 100) -> dict[str, Any]:
     """One contact: scores with their breakdown, stage, milestones, temperature, timeline."""
     return contact_view(uow=app.uow(), ctx=app.ctx, contact_id=contact_id,
@@ -87,11 +88,11 @@ def _account_in(data: AccountCreate | None) -> AccountIn | None:
 
 
 @router.post("/contacts", response_model=ContactRead, status_code=201, tags=["contacts"])
-def contacts_create(body: ContactCreate, app: AppDep, key: Writer) -> dict[str, Any]:
+def contacts_create(body: ContactCreate, app: AppDep, who: Writer) -> dict[str, Any]:
     """Create a contact; with ``lead_reason`` it enters as a lead entered by hand."""
     fields = body.model_dump(exclude={"account", "lead_reason", "referred_by_id"})
     data = ContactIn(**fields, account=_account_in(body.account))
-    actor = f"api:{key.name}"
+    actor = who.name
     if body.lead_reason is not None or body.referred_by_id is not None:
         contact = contact_services.create_manual_lead(
             uow=app.uow(), ctx=app.ctx, data=data, reason=body.lead_reason or "",
@@ -104,54 +105,56 @@ def contacts_create(body: ContactCreate, app: AppDep, key: Writer) -> dict[str, 
 
 @router.patch("/contacts/{contact_id}", response_model=ContactRead, tags=["contacts"])
 def contacts_update(contact_id: int, body: ContactUpdate, app: AppDep,
-                    key: Writer) -> dict[str, Any]:
+                    who: ContactWriter) -> dict[str, Any]:
     """Change the fields given; fit and stage rules are re-evaluated."""
     changes = body.model_dump(exclude_unset=True, exclude={"attributes", "account"})
     contact = contact_services.update_contact(
         uow=app.uow(), ctx=app.ctx, contact_id=contact_id, changes=changes,
         attributes=body.attributes, account=_account_in(body.account),
-        actor=f"api:{key.name}")
+        actor=who.name)
     return _view(app, contact)
 
 
 @router.post("/contacts/{contact_id}/stage", response_model=ContactRead, tags=["stages"])
-def contacts_move(contact_id: int, body: StageMove, app: AppDep, key: Writer) -> dict[str, Any]:
+def contacts_move(contact_id: int, body: StageMove, app: AppDep,
+                  who: ContactWriter) -> dict[str, Any]:
     """Move by hand, with a reason (a backward move recycles)."""
     contact = moves.move_stage(uow=app.uow(), ctx=app.ctx, contact_id=contact_id,
-                               to_stage=body.stage, reason=body.reason, actor=f"api:{key.name}")
+                               to_stage=body.stage, reason=body.reason, actor=who.name)
     return _view(app, contact)
 
 
 @router.post("/contacts/{contact_id}/disqualify", response_model=ContactRead, tags=["stages"])
 def contacts_disqualify(contact_id: int, body: Reason, app: AppDep,
-                        key: Writer) -> dict[str, Any]:
+                        who: ContactWriter) -> dict[str, Any]:
     contact = moves.disqualify(uow=app.uow(), ctx=app.ctx, contact_id=contact_id,
-                               reason=body.reason, actor=f"api:{key.name}")
+                               reason=body.reason, actor=who.name)
     return _view(app, contact)
 
 
 @router.post("/contacts/{contact_id}/recycle", response_model=ContactRead, tags=["stages"])
-def contacts_recycle(contact_id: int, body: Reason, app: AppDep, key: Writer) -> dict[str, Any]:
+def contacts_recycle(contact_id: int, body: Reason, app: AppDep,
+                     who: ContactWriter) -> dict[str, Any]:
     contact = moves.recycle(uow=app.uow(), ctx=app.ctx, contact_id=contact_id,
-                            reason=body.reason, actor=f"api:{key.name}")
+                            reason=body.reason, actor=who.name)
     return _view(app, contact)
 
 
 @router.put("/contacts/{contact_id}/qualification", response_model=ContactRead,
             tags=["qualification"])
 def contacts_qualify(contact_id: int, body: Qualification, app: AppDep,
-                     key: Writer) -> dict[str, Any]:
+                     who: ContactWriter) -> dict[str, Any]:
     """Record BANT and prerequisite answers; passing sets the ``qualified`` milestone."""
     contact = moves.qualify(uow=app.uow(), ctx=app.ctx, contact_id=contact_id,
-                            answers=body.answers, actor=f"api:{key.name}")
+                            answers=body.answers, actor=who.name)
     return _view(app, contact)
 
 
 @router.post("/contacts/{contact_id}/erase", status_code=204, tags=["contacts"])
-def contacts_erase(contact_id: int, body: Reason, app: AppDep, key: Writer) -> Response:
+def contacts_erase(contact_id: int, body: Reason, app: AppDep, who: ContactWriter) -> Response:
     """Erase personal data everywhere; only salted hashes stay, for suppression."""
     moves.erase(uow=app.uow(), ctx=app.ctx, contact_id=contact_id, reason=body.reason,
-                actor=f"api:{key.name}")
+                actor=who.name)
     return Response(status_code=204)
 
 
@@ -166,16 +169,18 @@ def accounts_create(body: AccountCreate, app: AppDep, _: Writer) -> dict[str, An
 
 
 @router.get("/accounts/{account_id}", response_model=AccountRead, tags=["accounts"])
-def accounts_get(account_id: int, app: AppDep, _: Reader) -> dict[str, Any]:
+def accounts_get(account_id: int, app: AppDep, who: Reader) -> dict[str, Any]:
+    ensure_account_access(uow=app.reader(), principal=who, account_id=account_id)
     return _account(account_services.get_account(uow=app.uow(), account_id=account_id))
 
 
 @router.patch("/accounts/{account_id}", response_model=AccountRead, tags=["accounts"])
 def accounts_update(account_id: int, body: AccountUpdate, app: AppDep,
-                    key: Writer) -> dict[str, Any]:
+                    who: Writer) -> dict[str, Any]:
+    ensure_account_access(uow=app.reader(), principal=who, account_id=account_id)
     return _account(account_services.update_account(
         uow=app.uow(), ctx=app.ctx, account_id=account_id,
-        changes=body.model_dump(exclude_unset=True), actor=f"api:{key.name}"))
+        changes=body.model_dump(exclude_unset=True), actor=who.name))
 
 
 def _event_in(body: EventCreate) -> EventIn:
@@ -189,10 +194,12 @@ def _event_read(result: EventResult) -> dict[str, Any]:
 
 
 @router.post("/events", response_model=EventRead, status_code=201, tags=["events"])
-async def events_create(body: EventCreate, app: AppDep, _: Writer,
+async def events_create(body: EventCreate, app: AppDep, who: Writer,
                         response: Response) -> dict[str, Any]:
     """Record one event (idempotent on ``message_id``: a repeat is a 200 marked
-    ``duplicate``, and records nothing): scored and evaluated at once."""
+    ``duplicate``, and records nothing): scored and evaluated at once. Admins and marketers
+    only: events name contacts by any identity, so they are not a sales rep's to send."""
+    who.need_role("admin", "marketer", what="record raw events")
     result = await run_in_threadpool(lambda: record_event(uow=app.uow(), ctx=app.ctx,
                                                           event=_event_in(body)))
     if result.duplicate:
@@ -201,8 +208,9 @@ async def events_create(body: EventCreate, app: AppDep, _: Writer,
 
 
 @router.post("/events/batch", response_model=list[EventRead], status_code=201, tags=["events"])
-async def events_batch(body: EventBatch, app: AppDep, _: Writer) -> list[dict[str, Any]]:
+async def events_batch(body: EventBatch, app: AppDep, who: Writer) -> list[dict[str, Any]]:
     """Record up to 1,000 events atomically: all are stored, or none (the error names one)."""
+    who.need_role("admin", "marketer", what="record raw events")
     results = await run_in_threadpool(lambda: record_events(
         uow=app.uow(), ctx=app.ctx, events=[_event_in(e) for e in body.events]))
     return [_event_read(r) for r in results]

@@ -179,6 +179,8 @@ class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     kind: str = Field(default="secret", pattern="^(public|secret)$")
     scopes: list[str] = Field(default_factory=list)
+    user: str | None = Field(default=None, description="Email or id of the user a secret "
+                             "key acts as (default: the caller)")
 
 
 class ApiKeyRead(BaseModel):
@@ -190,6 +192,7 @@ class ApiKeyRead(BaseModel):
     created_at: float
     revoked_at: float | None
     last_used_at: float | None
+    user_id: int | None
 
 
 class ApiKeyCreated(ApiKeyRead):

@@ -9,6 +9,7 @@ from leadflow.entrypoints.cli import (  # noqa: F401  (each module registers its
     commands_import,
     commands_model,
     commands_server,
+    commands_users,
 )
 from leadflow.entrypoints.cli.base import app
 

@@ -65,13 +65,16 @@ def keys_create(
                                          "(safe to embed in a web page)")] = False,
     scope: Annotated[list[str] | None, typer.Option(
         "--scope", "-s", help="read, write or admin (secret keys; repeat)")] = None,
+    user: Annotated[str | None, typer.Option(
+        "--user", "-u", help="Email or id of the user a secret key acts as")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create an API key. Its token is printed once; only a hash is kept."""
+    """Create an API key. Its token is printed once; only a hash is kept. A secret key acts
+    as its user, never with more rights than the user's role."""
     a = get_app()
     made = api_keys.create_api_key(uow=a.uow(), ctx=a.ctx, name=name,
                                    kind="public" if public else "secret",
-                                   scopes=scope or ([] if public else ["read"]))
+                                   scopes=scope or ([] if public else ["read"]), user=user)
     if as_json:
         print_json({**asdict(made.key), "token": made.token})
         return
@@ -88,10 +91,10 @@ def keys_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([asdict(k) for k in keys])
         return
-    table("API keys", ["id", "name", "kind", "prefix", "scopes", "created", "last used",
-                       "revoked"],
-          [[k.id, k.name, k.kind, k.prefix, ", ".join(k.scopes), when(k.created_at),
-            when(k.last_used_at), when(k.revoked_at)] for k in keys])
+    table("API keys", ["id", "name", "kind", "user", "prefix", "scopes", "created",
+                       "last used", "revoked"],
+          [[k.id, k.name, k.kind, k.user_id or "", k.prefix, ", ".join(k.scopes),
+            when(k.created_at), when(k.last_used_at), when(k.revoked_at)] for k in keys])
 
 
 @keys_app.command("revoke")
