@@ -13,10 +13,11 @@ from leadflow.adapters.config_file import load_config
 from leadflow.adapters.db.bulk_scoring import PolarsBulkScoring
 from leadflow.adapters.db.engine import make_engine, migrate
 from leadflow.adapters.db.repositories import SqlHistoryRepository, SqlUnitOfWork
+from leadflow.adapters.mail.senders import make_mailer
 from leadflow.config import Settings
 from leadflow.domain.config import LifecycleConfig
 from leadflow.domain.errors import Unavailable
-from leadflow.domain.ports import Clock
+from leadflow.domain.ports import Clock, Mailer
 from leadflow.services.context import Context
 
 
@@ -61,6 +62,10 @@ class App:
     def data_replaced(self) -> None:
         """Every row was deleted: forget what was cached about rows (event shape ids)."""
         self._committed_shapes.clear()
+
+    @cached_property
+    def mailer(self) -> Mailer:
+        return make_mailer(self.settings)
 
     def bulk_scoring(self) -> PolarsBulkScoring:
         return PolarsBulkScoring(self.engine, self.settings.resolved_database_url,

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
         description="A delivery handed to a worker is handed out again only after this")
     relay_interval_seconds: float = Field(default=0.5, gt=0)
     log_json: bool = Field(default=True, description="Structured JSON logs from serve/worker")
+    smtp_host: str | None = Field(default=None,
+                                  description="SMTP server; default: a file outbox in data_dir")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = Field(default="leadflow@localhost",
+                           description="Sender of notifications (personal emails: the rep)")
+    inbound_address: str | None = Field(
+        default=None, description="Address reps BCC or forward emails to, to log them")
 
     @model_validator(mode="after")
     def _lease_covers_a_post(self) -> Settings:

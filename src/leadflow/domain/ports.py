@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from leadflow.domain.access import ApiKey
@@ -40,6 +40,9 @@ class ContactRepository(Protocol):
     def move_referrals(self, from_id: int, to_id: int) -> None: ...
     def delete_identities(self, contact_id: int) -> None: ...
     def expired_temperature_ids(self, now: float, limit: int) -> list[int]: ...
+    def unowned_ids(self, stages: Sequence[str], limit: int) -> list[int]:
+        """Contacts in these stages that no one owns, oldest first."""
+        ...
     def record_merge(self, absorbed_id: int, survivor_id: int, at: float, actor: str) -> None:
         """Remember where a merged contact went (earlier merges into it follow along)."""
         ...
@@ -302,6 +305,25 @@ class BulkScoring(Protocol):
 class HttpReply:
     status_code: int | None  # None when no answer came (refused, timed out)
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    sender: str
+    to: str
+    subject: str
+    text: str
+    message_id: str
+    html: str | None = None
+    reply_to: str | None = None
+    bcc: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Mailer(Protocol):
+    def send(self, mail: OutgoingMail) -> None:
+        """Hand the message over for delivery; Unavailable when that fails."""
+        ...
 
 
 class WebhookSender(Protocol):

@@ -18,7 +18,11 @@ STAGE_CHANGED = "stage.changed"
 MILESTONE_REACHED = "milestone.reached"
 TEMPERATURE_CHANGED = "temperature.changed"
 CONTACT_MERGED = "contact.merged"
-TOPICS = (STAGE_CHANGED, MILESTONE_REACHED, TEMPERATURE_CHANGED, CONTACT_MERGED)
+CONTACT_ASSIGNED = "contact.assigned"  # a prospect got its owner (hand-off, reassignment)
+TASK_DUE_SOON = "task.due_soon"  # a reminder to the task's owner
+TASK_OVERDUE = "task.overdue"  # an escalation to the owner's managers
+TOPICS = (STAGE_CHANGED, MILESTONE_REACHED, TEMPERATURE_CHANGED, CONTACT_MERGED,
+          CONTACT_ASSIGNED, TASK_DUE_SOON, TASK_OVERDUE)
 
 SIGNATURE_HEADER = "X-Leadflow-Signature"
 DELIVERY_HEADER = "X-Leadflow-Delivery"

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from huey import Huey, crontab
@@ -23,6 +24,8 @@ from leadflow.adapters.queue.huey_queue import (
 from leadflow.adapters.webhook_http import HttpxSender
 from leadflow.bootstrap import App
 from leadflow.entrypoints.metrics import JOBS_DONE, WEBHOOKS
+from leadflow.services.assignments import assign_unowned
+from leadflow.services.followup import sweep_follow_ups
 from leadflow.services.temperatures import refresh_expired_temperatures
 from leadflow.services.webhooks import deliver, relay
 
@@ -41,6 +44,8 @@ class Jobs:
         self.deliver_webhook = self.huey.task(name="deliver_webhook")(self._deliver_webhook)
         self.refresh_temperatures = self.huey.periodic_task(
             crontab(minute="*"), name="refresh_temperatures")(self._refresh_temperatures)
+        self.follow_up = self.huey.periodic_task(
+            crontab(minute="*"), name="follow_up")(self._follow_up)
         self.huey.signal(SIGNAL_COMPLETE)(self._on_complete)
         self.huey.signal(SIGNAL_ERROR)(self._on_error)
 
@@ -61,6 +66,17 @@ class Jobs:
                 return refresh_expired_temperatures(uow_factory=self.app.uow, ctx=self.app.ctx)
         except TaskLockedException:
             return 0  # another worker is at it
+
+    def _follow_up(self) -> dict[str, int]:
+        """Every minute: hand off prospects a bulk path moved (import, batched tracking),
+        then remind, escalate and apply the breach policy. One worker at a time."""
+        try:
+            with self.huey.lock_task("follow_up"):
+                assigned = assign_unowned(uow_factory=self.app.uow, ctx=self.app.ctx)
+                report = sweep_follow_ups(uow_factory=self.app.uow, ctx=self.app.ctx)
+        except TaskLockedException:
+            return {}
+        return {"assigned": assigned, **asdict(report)}
 
     def _on_complete(self, signal: str, task: Any, *args: Any) -> None:
         JOBS_DONE.labels(task=task.name, outcome="ok").inc()

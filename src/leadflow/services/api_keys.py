@@ -105,6 +105,12 @@ def authenticate(*, uow: UnitOfWork, ctx: Context, token: str | None, needs: str
         key = found[0]
         if not key.active:
             raise Unauthenticated("this API key was revoked", field="authorization")
+        if needs == TRACK and key.kind == "secret":
+            # Tracking calls name contacts by any identity: not for a sales user's key.
+            owner = uow.users.get(key.user_id) if key.user_id is not None else None
+            if owner is None or not owner.active or owner.role not in ("admin", "marketer"):
+                raise Forbidden("tracking takes a public write key, or a secret key of an "
+                                "admin or marketer", field="authorization")
         if not key.allows(needs):
             what = "a public write key only sends tracking calls" if key.kind == "public" \
                 else f"this key's scopes ({', '.join(key.scopes)}) do not include {needs!r}"

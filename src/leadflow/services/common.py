@@ -10,6 +10,7 @@ from leadflow.domain.lifecycle import Outcome
 from leadflow.domain.model import Contact, StageChange
 from leadflow.domain.ports import UnitOfWork
 from leadflow.domain.webhooks import outcome_messages, stage_message, temperature_message
+from leadflow.services.handoff import hand_off_if_needed
 
 
 def load_contact(uow: UnitOfWork, contact_id: int) -> Contact:
@@ -38,13 +39,19 @@ def persist_outcome(
                                   config.config_version)
     uow.history.add_stage_changes(outcome.stage_changes)
     uow.outbox.add_many(outcome_messages(contact, outcome, at=contact.updated_at))
+    if outcome.stage_changes:
+        hand_off_if_needed(uow, config, contact, at=contact.updated_at, actor=actor)
     uow.contacts.save(contact)
 
 
-def record_stage_change(uow: UnitOfWork, contact: Contact, change: StageChange) -> None:
-    """Store a stage change and, in the same transaction, the webhook message it causes."""
+def record_stage_change(uow: UnitOfWork, contact: Contact, change: StageChange,
+                        config: LifecycleConfig) -> None:
+    """Store a stage change and, in the same transaction, what it causes: the webhook
+    message, and the hand-off to sales when it enters a hand-off stage. The caller saves the
+    contact."""
     uow.history.add_stage_change(change)
     uow.outbox.add_many([stage_message(contact, change)])
+    hand_off_if_needed(uow, config, contact, at=change.at, actor=change.actor)
 
 
 def record_temperature_change(uow: UnitOfWork, contact: Contact, *, before: str | None,

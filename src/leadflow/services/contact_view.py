@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from leadflow.domain.engagement import EngagementState, apply_event, matching_rules
@@ -25,6 +26,10 @@ def contact_view(*, uow: UnitOfWork, ctx: Context, contact_id: int,
         changes = uow.history.stage_changes(contact_id)
         audit = uow.history.audit_entries(contact_id)
         identities = uow.contacts.identities(contact_id)
+        owner = uow.users.get(c.owner_id) if c.owner_id else None
+        tasks = uow.tasks.of_contact(contact_id)
+        activities = uow.activities.of_contact(contact_id, timeline_limit)
+        deals = uow.opportunities.of_contact(contact_id)
 
     # Points each event earns under the current rules (replayed in event-time order).
     state = EngagementState()
@@ -50,6 +55,10 @@ def contact_view(*, uow: UnitOfWork, ctx: Context, contact_id: int,
     for entry in audit:
         timeline.append({"at": entry["at"], "kind": "change", "what": entry["action"],
                          "by": entry["actor"], "details": entry["details"]})
+    for a in activities:
+        timeline.append({"at": a.at, "kind": "activity", "what": a.kind,
+                         "direction": a.direction, "subject": a.subject, "body": a.body,
+                         "outcome": a.outcome, "by": a.created_by})
     timeline.sort(key=lambda x: x["at"], reverse=True)
     breakdown = c.engagement.breakdown_at(now, h)
     return {
@@ -81,5 +90,9 @@ def contact_view(*, uow: UnitOfWork, ctx: Context, contact_id: int,
         "qualification": {"answers": c.qualification.answers, "passed": c.qualification.passed,
                           "missing": c.qualification.missing, "failed": c.qualification.failed},
         "temperature": reading.temperature, "temperature_reason": reading.reason,
+        "owner": None if owner is None else {"id": owner.id, "name": owner.name,
+                                             "email": owner.email},
+        "tasks": [asdict(task) for task in tasks],
+        "opportunities": [asdict(d) for d in deals],
         "timeline": timeline,
     }

@@ -172,9 +172,10 @@ def _consent(data: ContactIn, now: float) -> dict[str, ConsentRecord]:
 
 def new_contact(
     *, uow: UnitOfWork, ctx: Context, data: ContactIn, actor: str, stage: str | None = None,
-    reason: str | None = None, at: float | None = None,
+    reason: str | None = None, at: float | None = None, owner_id: int | None = None,
 ) -> tuple[Contact, list[StageChange]]:
-    """Insert a contact at the entry stage (or move it straight to ``stage``), unevaluated."""
+    """Insert a contact at the entry stage (or move it straight to ``stage``), unevaluated;
+    owned by ``owner_id`` (a sales user who entered it) when given."""
     now = ctx.clock.now()
     at = now if at is None else at
     values = normalize_contact_fields({k: getattr(data, k) for k in CONTACT_FIELDS})
@@ -187,16 +188,20 @@ def new_contact(
     contact = Contact(
         id=None, stage=entry, stage_entered_at=at, created_at=now, updated_at=now,
         account_id=account.id if account else None, attributes=dict(data.attributes),
-        consent=_consent(data, now), **values,
+        consent=_consent(data, now), owner_id=owner_id, **values,
     )
     refit(uow, contact, ctx.config)
     contact_id = uow.contacts.add(contact)
+    if owner_id is not None:
+        uow.history.add_audit(contact_id, now, actor, "assigned", {
+            "owner_id": owner_id, "rule": "entered_by_hand",
+            "reason": "entered by this sales user"})
     changes = [first_seen(contact, actor=actor, config=ctx.config)]
     if stage is not None and stage != entry:
         changes.append(move(contact, stage, at=at, actor=actor, config=ctx.config,
                             reason=reason, kind="forward"))
     for change in changes:
-        record_stage_change(uow, contact, change)
+        record_stage_change(uow, contact, change, ctx.config)
     for kind, value in (("email", contact.email), ("user_id", data.user_id),
                         ("anonymous_id", data.anonymous_id)):
         if value:
@@ -210,10 +215,10 @@ def new_contact(
 
 
 def create_contact(*, uow: UnitOfWork, ctx: Context, data: ContactIn,
-                   actor: str = "user") -> Contact:
+                   actor: str = "user", owner_id: int | None = None) -> Contact:
     """Create a contact; it enters the pipeline at the entry stage and rules apply."""
     with uow:
-        contact, _ = new_contact(uow=uow, ctx=ctx, data=data, actor=actor)
+        contact, _ = new_contact(uow=uow, ctx=ctx, data=data, actor=actor, owner_id=owner_id)
         now = ctx.clock.now()
         outcome = evaluate(contact, ctx.config, at=now, now=now)
         persist_outcome(uow, contact, outcome, ctx.config, actor=actor)
@@ -223,7 +228,7 @@ def create_contact(*, uow: UnitOfWork, ctx: Context, data: ContactIn,
 
 def create_manual_lead(
     *, uow: UnitOfWork, ctx: Context, data: ContactIn, reason: str,
-    referred_by_id: int | None = None, actor: str = "user",
+    referred_by_id: int | None = None, actor: str = "user", owner_id: int | None = None,
 ) -> Contact:
     """A rep heard of someone: the contact enters as a lead, with the reason (and referrer)."""
     if not reason or not reason.strip():
@@ -239,7 +244,7 @@ def create_manual_lead(
             data.source = "referral" if referred_by_id is not None else "manual"
         interest = ctx.config.first_stage("interest").key
         contact, _ = new_contact(uow=uow, ctx=ctx, data=data, actor=actor, stage=interest,
-                                 reason=reason.strip())
+                                 reason=reason.strip(), owner_id=owner_id)
         contact.referred_by_id = referred_by_id
         now = ctx.clock.now()
         outcome = evaluate(contact, ctx.config, at=now, now=now)

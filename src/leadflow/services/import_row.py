@@ -100,7 +100,8 @@ def write_row(*, uow: UnitOfWork, ctx: Context, plan: RowPlan, target: ImportTar
     if "stage" in diff:
         record_stage_change(uow, contact, move(contact, target.stage, at=now,
                                                actor=target.actor, config=ctx.config,
-                                               reason=target.reason, kind="forward"))
+                                               reason=target.reason, kind="forward"),
+                            ctx.config)
     outcome, written = _record(uow, ctx, contact, plan.events, now=now)
     if not (diff or written):
         return "unchanged", 0

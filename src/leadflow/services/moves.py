@@ -20,6 +20,7 @@ from leadflow.services.common import (
 from leadflow.services.context import Context
 
 RECYCLABLE_ROLES = ("handoff", "commit", "excluded")
+SALES_ROLES_OF_STAGE = ("handoff", "commit")
 
 
 def _reason(reason: str | None) -> str:
@@ -34,16 +35,37 @@ def _not_erased(contact: Contact, ctx: Context) -> None:
                              field="stage")
 
 
+def _leave_sales(uow: UnitOfWork, ctx: Context, contact: Contact, change: StageChange, *,
+                 actor: str) -> None:
+    """A contact leaving sales' stages closes its open tasks; one sent back to marketing
+    (entry or interest) is nobody's any more, so a later hand-off assigns it afresh."""
+    cfg = ctx.config
+    assert contact.id is not None
+    if not change.from_stage or not cfg.has_stage(change.from_stage) or (
+            cfg.role_of(change.from_stage) not in SALES_ROLES_OF_STAGE):
+        return
+    to_role = cfg.role_of(change.to_stage)
+    if to_role in SALES_ROLES_OF_STAGE or to_role == "won":
+        return
+    uow.tasks.close_open(contact.id, at=change.at, by=actor,
+                         outcome=f"left {change.from_stage} for {change.to_stage}")
+    if to_role in ("entry", "interest") and contact.owner_id is not None:
+        uow.history.add_audit(contact.id, change.at, actor, "unassigned", {
+            "from_owner_id": contact.owner_id, "reason": change.reason})
+        contact.owner_id = None
+
+
 def _finish(uow: UnitOfWork, ctx: Context, contact: Contact, change: StageChange, *,
             actor: str) -> Contact:
     now = ctx.clock.now()
+    _leave_sales(uow, ctx, contact, change, actor=actor)
     outcome = evaluate(contact, ctx.config, at=now, now=now) if change.kind == "forward" else None
     contact.updated_at = now
     if outcome is None:
         before = contact.temperature
         if refresh_temperature(contact, ctx.config, now=now):
             record_temperature_change(uow, contact, before=before, at=now)
-    record_stage_change(uow, contact, change)
+    record_stage_change(uow, contact, change, ctx.config)
     if outcome is not None:
         persist_outcome(uow, contact, outcome, ctx.config, actor=actor)
     else:
@@ -171,6 +193,10 @@ def erase(*, uow: UnitOfWork, ctx: Context, contact_id: int, reason: str,
         uow.contacts.delete_identities(contact_id)
         uow.events.strip_properties(contact_id)
         uow.history.erase_audit_details(contact_id)
+        uow.tasks.close_open(contact_id, at=now, by=actor, outcome="erased")
+        uow.tasks.erase_text(contact_id)
+        uow.activities.erase_text(contact_id)
+        uow.opportunities.erase_text(contact_id)
         for name in PERSONAL_FIELDS:
             setattr(contact, name, None)
         contact.attributes = {}
@@ -181,7 +207,7 @@ def erase(*, uow: UnitOfWork, ctx: Context, contact_id: int, reason: str,
                       config=ctx.config, reason=why, kind="side")
         contact.temperature, contact.temperature_until = None, None
         uow.outbox.forget_contact(contact_id)
-        record_stage_change(uow, contact, change)
+        record_stage_change(uow, contact, change, ctx.config)
         uow.history.add_audit(contact_id, now, actor, "erased", {"reason": why})
         contact.updated_at = now
         uow.contacts.save(contact)

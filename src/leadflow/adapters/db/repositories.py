@@ -262,6 +262,13 @@ class SqlContactRepository:
         return self.conn.execute(select(m.c.survivor_id)
                                  .where(m.c.absorbed_id == contact_id)).scalar()
 
+    def unowned_ids(self, stages: Sequence[str], limit: int) -> list[int]:
+        rows = self.conn.execute(
+            select(t.contacts.c.id).where(t.contacts.c.owner_id.is_(None),
+                                          t.contacts.c.stage.in_(list(stages)))
+            .order_by(t.contacts.c.id).limit(limit))
+        return [r[0] for r in rows]
+
     def expired_temperature_ids(self, now: float, limit: int) -> list[int]:
         rows = self.conn.execute(
             select(t.contacts.c.id).where(t.contacts.c.temperature_until <= now)

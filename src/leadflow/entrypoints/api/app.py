@@ -14,7 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from leadflow.bootstrap import App
-from leadflow.entrypoints.api import routes_admin, routes_contacts, routes_ops, routes_tracking
+from leadflow.entrypoints.api import (
+    routes_admin,
+    routes_contacts,
+    routes_ops,
+    routes_sales,
+    routes_tracking,
+)
 from leadflow.entrypoints.api.errors import error_body, install_error_handlers
 from leadflow.entrypoints.api.rate_limit import RateLimiter
 from leadflow.entrypoints.metrics import LATENCY, REQUESTS
@@ -87,6 +93,6 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
             swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
     install_error_handlers(api)
-    for module in (routes_contacts, routes_admin, routes_tracking, routes_ops):
+    for module in (routes_contacts, routes_sales, routes_admin, routes_tracking, routes_ops):
         api.include_router(module.router)
     return api

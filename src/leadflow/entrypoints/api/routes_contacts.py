@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from leadflow.adapters.db.read_models import SORTS, ContactFilters, list_contacts, parse_grades
 from leadflow.domain.model import Account, Contact
+from leadflow.domain.users import SALES_ROLES
 from leadflow.entrypoints.api.auth import AppDep, ContactReader, ContactWriter, Reader, Writer
 from leadflow.entrypoints.api.schemas import (
     AccountCreate,
@@ -93,13 +94,14 @@ def contacts_create(body: ContactCreate, app: AppDep, who: Writer) -> dict[str, 
     fields = body.model_dump(exclude={"account", "lead_reason", "referred_by_id"})
     data = ContactIn(**fields, account=_account_in(body.account))
     actor = who.name
+    owner = who.user_id if who.role in SALES_ROLES else None  # a rep owns whom they enter
     if body.lead_reason is not None or body.referred_by_id is not None:
         contact = contact_services.create_manual_lead(
             uow=app.uow(), ctx=app.ctx, data=data, reason=body.lead_reason or "",
-            referred_by_id=body.referred_by_id, actor=actor)
+            referred_by_id=body.referred_by_id, actor=actor, owner_id=owner)
     else:
         contact = contact_services.create_contact(uow=app.uow(), ctx=app.ctx, data=data,
-                                                  actor=actor)
+                                                  actor=actor, owner_id=owner)
     return _view(app, contact)
 
 

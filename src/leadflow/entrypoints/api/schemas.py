@@ -126,6 +126,9 @@ class ContactRead(BaseModel):
     qualification: dict[str, Any]
     temperature: str | None
     temperature_reason: str | None
+    owner: dict[str, Any] | None
+    tasks: list[dict[str, Any]]
+    opportunities: list[dict[str, Any]]
     timeline: list[dict[str, Any]]
 
 

@@ -8,6 +8,7 @@ from leadflow.entrypoints.cli import (  # noqa: F401  (each module registers its
     commands_events,
     commands_import,
     commands_model,
+    commands_sales,
     commands_server,
     commands_users,
 )
