@@ -94,21 +94,21 @@ def reach_counts(conn: Connection, config: LifecycleConfig) -> dict[int, int]:
 
 
 def handoff_temperature_counts(conn: Connection, config: LifecycleConfig
-                               ) -> dict[str | None, tuple[int, int]]:
+                               ) -> dict[str, tuple[int, int]]:
     """{temperature at hand-off: (contacts handed off with it, those of them that reached the
     won role)}; one GROUP BY over the hand-off audit entries.
 
     The temperature is the one the ``assigned`` audit entry recorded. A contact handed off
     twice with the same temperature counts once in that group; handed off with two
-    temperatures, it counts in both. Entries whose details were erased have no temperature
-    and count under None, like contacts handed off without one.
+    temperatures, it counts in both. Entries without a temperature (a lead a rep entered by
+    hand, details erased at the person's request) count nowhere.
     """
     reach = _max_rank_per_contact(config)
     won_rank = config.rank(config.first_stage("won").key)
     a = t.audit.c
-    handed = (select(a.contact_id.label("contact_id"),
-                     a.details["temperature"].as_string().label("temperature"))
-              .where(a.action == ASSIGNED).subquery("handed"))
+    temperature = a.details["temperature"].as_string()
+    handed = (select(a.contact_id.label("contact_id"), temperature.label("temperature"))
+              .where(a.action == ASSIGNED, temperature.is_not(None)).subquery("handed"))
     won = case((reach.c.r >= won_rank, handed.c.contact_id), else_=None)
     rows = conn.execute(
         select(handed.c.temperature, func.count(handed.c.contact_id.distinct()),
@@ -211,7 +211,7 @@ class SqlSalesReads:
         return reach_counts(self.conn, config)
 
     def handoff_temperature_counts(self, config: LifecycleConfig
-                                   ) -> dict[str | None, tuple[int, int]]:
+                                   ) -> dict[str, tuple[int, int]]:
         return handoff_temperature_counts(self.conn, config)
 
     def plan_pool(self, config: LifecycleConfig, *, visible_owners: tuple[int, ...] | None,
