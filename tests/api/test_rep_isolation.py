@@ -59,6 +59,9 @@ def world(api: TestClient, app: App, keys: Keys) -> World:
     own = api.post("/api/v1/contacts", headers=rep_a, json={
         "email": "al@other.example", "lead_reason": "a neighbour's tip"})
     assert own.status_code == 201, own.text
+    deal = api.post(f"/api/v1/contacts/{contact_b}/opportunities", headers=rep_b, json={
+        "name": "Acme seats", "amount": 12000, "currency": "EUR"})
+    assert deal.status_code == 201, deal.text
     admin = bearer(keys.admin)
     hook = api.post("/api/v1/webhooks", headers=admin, json={
         "url": "http://127.0.0.1:9/hook", "topics": ["stage.changed"]}).json()
@@ -66,7 +69,8 @@ def world(api: TestClient, app: App, keys: Keys) -> World:
     return World(rep_a=rep_a, rep_b_id=b.id, contact_b=contact_b, contact_a=own.json()["id"],
                  task_b=task["id"], account_b=made.json()["account"]["id"],
                  ids={"webhook_id": hook["id"], "key_id": key_list[0]["id"],
-                      "delivery_id": 1, "user_id": b.id})
+                      "delivery_id": 1, "user_id": b.id,
+                      "opportunity_id": deal.json()["id"]})
 
 
 # Every route a rep must be refused on when it names another rep's records, with a valid
@@ -98,6 +102,12 @@ REFUSED: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/contacts/{contact_id}/activities"): {"kind": "note", "body": "x"},
     ("POST", "/api/v1/contacts/{contact_id}/emails"): {"subject": "hi", "text": "hello"},
     ("POST", "/api/v1/inbound/email"): "raw",
+    ("POST", "/api/v1/contacts/{contact_id}/opportunities"): {
+        "name": "x", "amount": 1, "currency": "EUR"},
+    ("GET", "/api/v1/opportunities/{opportunity_id}"): None,
+    ("PATCH", "/api/v1/opportunities/{opportunity_id}"): {"amount": 1},
+    ("POST", "/api/v1/opportunities/{opportunity_id}/win"): None,
+    ("POST", "/api/v1/opportunities/{opportunity_id}/lose"): {"reason": "price"},
     ("GET", "/api/v1/api-keys"): None,
     ("POST", "/api/v1/api-keys"): {"name": "x", "scopes": ["read"]},
     ("DELETE", "/api/v1/api-keys/{key_id}"): None,
@@ -121,6 +131,7 @@ ALLOWED = {
     ("GET", "/api/v1/users"), ("GET", "/api/v1/users/me"), ("POST", "/api/v1/tokens"),
     ("GET", "/api/v1/queue"), ("GET", "/api/v1/pipeline"), ("POST", "/api/v1/pipeline/check"),
     ("GET", "/api/v1/personas"), ("GET", "/v1/projects/{write_key}/settings"),
+    ("GET", "/api/v1/opportunities"), ("GET", "/api/v1/plan"),
     ("GET", "/healthz"),
 }
 
@@ -168,6 +179,11 @@ def test_what_a_rep_may_call_shows_only_their_own(api: TestClient, world: World)
     assert world.task_b not in [t["id"] for t in queue["tasks"]]
     other = api.get(f"/api/v1/queue?owner_id={world.rep_b_id}", headers=world.rep_a)
     assert other.status_code == 403
+    assert api.get("/api/v1/opportunities", headers=world.rep_a).json()["total"] == 0
+    plan = api.get("/api/v1/plan?target=100000&capacity=10&budget=1000",
+                   headers=world.rep_a).json()
+    assert {i["contact_id"] for i in plan["items"]} | {
+        s["contact_id"] for s in plan["skipped"]} <= {world.contact_a}
     people = api.get("/api/v1/users", headers=world.rep_a).json()
     assert [u["email"] for u in people] == ["a@sales.example"]
     assert api.get("/api/v1/users/me", headers=world.rep_a).json()["role"] == "sales_rep"

@@ -169,3 +169,21 @@ def prospecting_plan(
         cost_per_channel=sales.channel_costs, new_lead_conversion=rates.new_lead_conversion,
         average_deal_value=sales.average_deal_value)
     return build_plan([candidate_for(r, rates, ctx) for r in rows], settings)
+
+
+def plan_summary(plan: Plan) -> dict[str, Any]:
+    """The plan as plain data (what the API answers and the CLI prints)."""
+    return {
+        "target": plan.target, "expected_volume": plan.expected_volume,
+        "shortfall": plan.shortfall, "new_leads_needed": plan.new_leads_needed,
+        "accounts_used": plan.accounts_used, "budget_used": plan.budget_used,
+        "reporting_currency": plan.reporting_currency,
+        "items": [{"contact_id": i.candidate.contact_id, "name": i.candidate.name,
+                   "stage": i.candidate.stage, "temperature": i.candidate.temperature,
+                   "probability": i.candidate.probability,
+                   "probability_source": i.candidate.probability_source,
+                   "value": i.value, "value_source": i.candidate.value_source,
+                   "expected": i.expected, "channel": i.channel,
+                   "channel_reason": i.channel_reason, "cost": i.cost} for i in plan.items],
+        "skipped": [{"contact_id": cid, "why": why} for cid, why in plan.skipped],
+    }

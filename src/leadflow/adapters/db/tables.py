@@ -350,4 +350,5 @@ opportunities = Table(
     Index("ix_opportunities_contact", "contact_id"),
     Index("ix_opportunities_owner_status", "owner_id", "status"),
     Index("ix_opportunities_status_stage", "status", "deal_stage"),
+    sqlite_autoincrement=True,  # event ids are built from deal ids: never reuse one
 )

@@ -17,6 +17,7 @@ from leadflow.bootstrap import App
 from leadflow.entrypoints.api import (
     routes_admin,
     routes_contacts,
+    routes_deals,
     routes_ops,
     routes_sales,
     routes_tracking,
@@ -93,6 +94,7 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
             swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
     install_error_handlers(api)
-    for module in (routes_contacts, routes_sales, routes_admin, routes_tracking, routes_ops):
+    for module in (routes_contacts, routes_sales, routes_deals, routes_admin, routes_tracking,
+                   routes_ops):
         api.include_router(module.router)
     return api

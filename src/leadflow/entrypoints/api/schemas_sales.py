@@ -143,3 +143,85 @@ class CracksRead(BaseModel):
 class InboundRead(BaseModel):
     duplicate: bool
     activity: ActivityRead | None
+
+
+class OpportunityCreate(Strict):
+    name: str = Field(min_length=1, max_length=300)
+    amount: float = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)
+    expected_close: str | None = Field(default=None, description="ISO date")
+    deal_stage: str | None = Field(default=None, description="Default: the first deal stage")
+    probability: float | None = Field(default=None, ge=0, le=1,
+                                      description="Default: the deal stage's")
+    next_step: str | None = Field(default=None, max_length=500)
+
+
+class OpportunityUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    amount: float | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    expected_close: str | None = None
+    deal_stage: str | None = None
+    probability: float | None = Field(default=None, ge=0, le=1)
+    next_step: str | None = Field(default=None, max_length=500)
+
+
+class OpportunityLose(Strict):
+    reason: str = Field(description="One of the configured lost reasons")
+    then: str | None = Field(default=None, description="nurture or disqualify (default: "
+                             "the configured sales.lost_next)")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class OpportunityRead(BaseModel):
+    id: int
+    contact_id: int
+    account_id: int | None
+    owner_id: int | None
+    name: str
+    amount: float
+    currency: str
+    expected_close: str | None
+    deal_stage: str
+    probability: float
+    next_step: str | None
+    status: str
+    lost_reason: str | None
+    closed_at: float | None
+    created_at: float
+    updated_at: float
+    created_by: str
+
+
+class OpportunityPage(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+class PlanItemRead(BaseModel):
+    contact_id: int
+    name: str
+    stage: str
+    temperature: str | None
+    probability: float
+    probability_source: str
+    value: float
+    value_source: str
+    expected: float
+    channel: str
+    channel_reason: str
+    cost: float
+
+
+class PlanRead(BaseModel):
+    target: float
+    expected_volume: float
+    shortfall: float
+    new_leads_needed: int | None
+    accounts_used: int
+    budget_used: float
+    reporting_currency: str
+    items: list[PlanItemRead]
+    skipped: list[dict[str, Any]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from leadflow.entrypoints.cli import (  # noqa: F401  (each module registers its commands)
     commands_admin,
     commands_contacts,
+    commands_deals,
     commands_events,
     commands_import,
     commands_model,

@@ -118,6 +118,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"],
                                 name=op.f("fk_opportunities_owner_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_opportunities")),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_opportunities_contact", "opportunities", ["contact_id"])
     op.create_index("ix_opportunities_owner_status", "opportunities", ["owner_id", "status"])
