@@ -20,6 +20,9 @@ run: install
 		$(VENV)/bin/leadflow demo --contacts $(DEMO_CONTACTS) --seed 7; fi
 	$(VENV)/bin/leadflow funnel
 	$(VENV)/bin/leadflow prospects --limit 10
+	$(VENV)/bin/leadflow queue --as fanny@leadflow.demo --limit 5
+	@echo "demo users: admin@leadflow.demo (admin), fanny@leadflow.demo (sales rep)," \
+		"password leadflow-demo; API tokens: leadflow users token EMAIL"
 
 test: install
 	$(PY) -m pytest -q
@@ -30,6 +33,7 @@ lint: install
 
 bench: install
 	$(PY) bench/rescore.py
+	$(PY) bench/work_queue.py
 
 clean:
 	rm -rf $(VENV) leadflow-data

@@ -62,11 +62,11 @@ def count_contacts(engine: Engine) -> int:
         return int(conn.execute(select(func.count()).select_from(t.contacts)).scalar() or 0)
 
 
-SETTINGS_TABLES = ("api_keys", "webhooks", "config_versions")  # set-up, not data
+SETTINGS_TABLES = ("api_keys", "webhooks", "config_versions", "users")  # set-up, not data
 
 
 def delete_everything(engine: Engine) -> None:
-    """Delete every row of data (the schema, API keys and webhooks stay)."""
+    """Delete every row of data (the schema, users, API keys and webhooks stay)."""
     data = [tb for tb in t.metadata.sorted_tables if tb.name not in SETTINGS_TABLES]
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":

@@ -147,6 +147,7 @@ def demo(
 ) -> None:
     """Generate a believable business: accounts, contacts on every stage, 6 months of events."""
     from leadflow.demo.install import install_demo
+    from leadflow.demo.sales_team import DEMO_PASSWORD
 
     a = get_app()
     totals = install_demo(a, contacts=contacts, seed=seed, progress=RichProgress(),
@@ -154,3 +155,7 @@ def demo(
     console.print(f"demo ready: {totals['contacts']:,} contacts, {totals['accounts']:,} "
                   f"accounts, {totals['events']:,} events, {totals['stage_changes']:,} stage "
                   f"changes, {totals['mql']:,} MQLs in {a.settings.resolved_database_url}")
+    console.print(f"sales: {totals['owned']:,} prospects, opportunities and customers owned by "
+                  f"{totals['users'] - 2} sales users, {totals['tasks']:,} follow-up tasks, "
+                  f"{totals['opportunities']:,} deals; log in as admin@leadflow.demo or "
+                  f"fanny@leadflow.demo (a rep), password {DEMO_PASSWORD!r}")

@@ -1,0 +1,125 @@
+"""The demo's people and sales work: an admin, a marketer, two teams of reps with territories
+and weights, owners for every prospect, opportunity and customer (by the same assignment rules
+as the product), their follow-up tasks (some overdue), and deals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, bindparam, insert, select, update
+
+from leadflow.adapters.db import tables as t
+from leadflow.bootstrap import App
+from leadflow.domain.assignment import Rep, choose_owner
+from leadflow.domain.sales import FOLLOW_UP
+from leadflow.domain.users import User
+from leadflow.services.users import create_user
+
+DEMO_PASSWORD = "leadflow-demo"  # printed by `make run`; demo installs only
+PEOPLE: tuple[dict[str, Any], ...] = (
+    {"email": "admin@leadflow.demo", "name": "Ada Admin", "role": "admin"},
+    {"email": "marketing@leadflow.demo", "name": "Marc Marketer", "role": "marketer"},
+    {"email": "north.manager@leadflow.demo", "name": "Nora North", "role": "sales_manager",
+     "team": "north", "weight": 0.25},
+    {"email": "south.manager@leadflow.demo", "name": "Sam South", "role": "sales_manager",
+     "team": "south", "weight": 0.25},
+    {"email": "fanny@leadflow.demo", "name": "Fanny Martin", "role": "sales_rep",
+     "team": "south", "territories": ["FR", "BE", "CH"], "weight": 2.0},
+    {"email": "lucas@leadflow.demo", "name": "Lucas Bernard", "role": "sales_rep",
+     "team": "south", "territories": ["FR", "ES", "IT"]},
+    {"email": "greta@leadflow.demo", "name": "Greta Vogel", "role": "sales_rep",
+     "team": "north", "territories": ["DE", "NL", "CH"]},
+    {"email": "oliver@leadflow.demo", "name": "Oliver Smith", "role": "sales_rep",
+     "team": "north", "territories": ["GB", "NL"]},
+    {"email": "maya@leadflow.demo", "name": "Maya Johnson", "role": "sales_rep",
+     "team": "north", "territories": ["US", "CA"], "weight": 1.5},
+    {"email": "ravi@leadflow.demo", "name": "Ravi Kumar", "role": "sales_rep",
+     "team": "north"},
+)
+OWNED_ROLES = ("handoff", "commit", "won")
+BATCH = 5_000
+
+
+def _rows(engine: Engine, stages: list[str]) -> list[Any]:
+    c, a = t.contacts.c, t.accounts.c
+    with engine.connect() as conn:
+        return list(conn.execute(
+            select(c.id, c.stage, c.country, c.region, c.temperature, c.stage_entered_at,
+                   c.first_name, c.last_name, c.email, c.account_id, a.country.label("acc"))
+            .select_from(t.contacts.outerjoin(t.accounts, a.id == c.account_id))
+            .where(c.stage.in_(stages)).order_by(c.stage_entered_at, c.id)).all())
+
+
+def install_sales_team(app: App, *, seed: int) -> dict[str, int]:
+    """Add the demo's users, then owners, tasks and deals for the sales stages."""
+    cfg = app.config
+    now = app.clock.now()
+    rng = np.random.default_rng(seed + 1)
+    users: list[User] = []
+    for person in PEOPLE:
+        with app.reader() as uow:
+            found = uow.users.get_by_email(person["email"])
+        users.append(found or create_user(uow=app.uow(), ctx=app.ctx, password=DEMO_PASSWORD,
+                                          **person))
+    sales = [u for u in users if u.role in ("sales_rep", "sales_manager")]
+    reps = [Rep(id=u.id, weight=u.weight, territories=u.territories, name=u.name)
+            for u in sales]
+    stages = {s.key: s.role for s in cfg.stages if s.role in OWNED_ROLES}
+    rows = _rows(app.engine, list(stages))
+    counts = {r.id: 0 for r in reps}
+    owners: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    deals: list[dict[str, Any]] = []
+    deal_stages = cfg.sales.deal_stages
+    cal = cfg.sales.calendar
+    for row in rows:
+        pool = [replace(r, assigned=counts[r.id]) for r in reps]
+        choice = choose_owner(pool, country=row.country or row.acc, region=row.region,
+                              account_owner_id=None)
+        assert choice is not None
+        counts[choice.rep_id] += 1
+        owners.append({"cid": row.id, "owner": choice.rep_id})
+        audits.append({"contact_id": row.id, "at": row.stage_entered_at,
+                       "actor": "rule:handoff", "action": "assigned",
+                       "details": {"owner_id": choice.rep_id, "rule": choice.rule,
+                                   "reason": choice.reason, "temperature": row.temperature}})
+        name = " ".join(x for x in (row.first_name, row.last_name) if x) or row.email
+        role = stages[row.stage]
+        if role in ("handoff", "commit"):
+            # Most are followed up in time; a few slipped (overdue), as in real life.
+            lag = rng.uniform(0, 2 * 3600) if rng.random() < 0.85 else rng.uniform(1, 6) * 86400
+            start = max(row.stage_entered_at, now - lag)
+            due = cal.add(start, cfg.sales.sla_seconds(row.temperature))
+            tasks.append({"contact_id": row.id, "owner_id": choice.rep_id, "kind": FOLLOW_UP,
+                          "title": f"Follow up {name}"[:300], "due_at": due,
+                          "created_at": start, "created_by": "rule:handoff"})
+        if role in ("commit", "won"):
+            stage = deal_stages[int(rng.integers(len(deal_stages)))]
+            won = role == "won"
+            close = date.fromtimestamp(now + float(rng.uniform(7, 90)) * 86400).isoformat()
+            deals.append({
+                "contact_id": row.id, "account_id": row.account_id, "owner_id": choice.rep_id,
+                "name": f"{name}: {int(rng.integers(5, 200))} seats"[:300],
+                "amount": float(round(rng.lognormal(9.2, 0.6), -2)), "currency": "EUR",
+                "expected_close": None if won else close, "deal_stage": stage.key,
+                "probability": 1.0 if won else stage.probability, "next_step": None,
+                "status": "won" if won else "open", "lost_reason": None,
+                "closed_at": row.stage_entered_at if won else None,
+                "created_at": row.stage_entered_at, "updated_at": row.stage_entered_at,
+                "created_by": "demo"})
+    with app.engine.begin() as conn:
+        set_owner = update(t.contacts).where(t.contacts.c.id == bindparam("cid")).values(
+            owner_id=bindparam("owner"))
+        for i in range(0, len(owners), BATCH):
+            conn.execute(set_owner, owners[i:i + BATCH])
+        for table, values in ((t.tasks, tasks), (t.audit, audits), (t.opportunities, deals)):
+            for i in range(0, len(values), BATCH):
+                conn.execute(insert(table), values[i:i + BATCH])
+        for rep_id, n in counts.items():
+            conn.execute(update(t.users).where(t.users.c.id == rep_id).values(assigned=n))
+    return {"users": len(users), "owned": len(owners), "tasks": len(tasks),
+            "opportunities": len(deals)}
