@@ -123,3 +123,81 @@ def test_a_personal_email_lands_in_the_file_outbox(api: TestClient, app: App,
     message = message_from_bytes(file.read_bytes(), policy=default_policy)
     assert (message["To"], message["Subject"]) == ("ann@acme.example", "Hello")
     assert message["Reply-To"] == "admin@leadflow.example"
+
+
+def test_erasure_deletes_the_emails_kept_in_the_file_outbox(api: TestClient, app: App,
+                                                           keys: Keys) -> None:
+    admin = bearer(keys.admin)
+    cid = api.post("/api/v1/contacts", headers=admin, json={"email": "ann@acme.example"}
+                   ).json()["id"]
+    api.post(f"/api/v1/contacts/{cid}/emails", headers=admin,
+             json={"subject": "Hello", "text": "Dear Ann"})
+    outbox = app.settings.data_dir / "mail-outbox"
+    assert len(list(outbox.glob("*.eml"))) == 1
+    erased = api.post(f"/api/v1/contacts/{cid}/erase", headers=admin,
+                      json={"reason": "asked to be forgotten"})
+    assert erased.status_code == 204
+    assert list(outbox.glob("*.eml")) == []
+
+
+def test_a_rep_cannot_take_over_another_reps_account_through_a_contact(
+        api: TestClient, app: App, keys: Keys) -> None:
+    from leadflow.services.api_keys import create_api_key
+    from leadflow.services.users import create_user
+
+    def token(email: str) -> dict[str, str]:
+        user = create_user(uow=app.uow(), ctx=app.ctx, email=email, name=email,
+                           role="sales_rep")
+        return bearer(create_api_key(uow=app.uow(), ctx=app.ctx, name="k", kind="secret",
+                                     scopes=["write"], user=user.id).token)
+    rep_a, rep_b = token("a@sales.example"), token("b@sales.example")
+    theirs = api.post("/api/v1/contacts", headers=rep_b, json={
+        "email": "bea@bigco.example", "lead_reason": "fair",
+        "account": {"name": "BigCo", "domain": "bigco.example", "industry": "software"}})
+    assert theirs.status_code == 201
+    account_id = theirs.json()["account"]["id"]
+    hijack = api.post("/api/v1/contacts", headers=rep_a, json={
+        "email": "al@bigco.example", "lead_reason": "fair",
+        "account": {"name": "Hijacked", "domain": "bigco.example", "industry": "retail"}})
+    assert hijack.status_code == 403
+    assert api.get(f"/api/v1/accounts/{account_id}", headers=rep_b).json()["name"] == "BigCo"
+    referral = api.post("/api/v1/contacts", headers=rep_a, json={
+        "email": "cy@other.example", "lead_reason": "tip",
+        "referred_by_id": theirs.json()["id"]})
+    assert referral.status_code == 403
+
+
+def test_bad_times_are_refused_not_stored(api: TestClient, keys: Keys) -> None:
+    admin = bearer(keys.admin)
+    cid = api.post("/api/v1/contacts", headers=admin, json={"email": "ann@acme.example"}
+                   ).json()["id"]
+    for body in ('{"kind": "call", "due_at": -1e18}', '{"kind": "call", "due_at": NaN}',
+                 '{"kind": "call", "due_at": 1e300}'):
+        answer = api.post(f"/api/v1/contacts/{cid}/tasks", headers={
+            **admin, "Content-Type": "application/json"}, content=body)
+        assert answer.status_code == 422, (body, answer.text)
+    note = api.post(f"/api/v1/contacts/{cid}/activities", headers={
+        **admin, "Content-Type": "application/json"}, content='{"kind": "note", "at": NaN}')
+    assert note.status_code == 422
+
+
+def test_password_guessing_is_slowed_down(api: TestClient, keys: Keys) -> None:
+    answers = [api.post("/api/v1/tokens", json={"email": "ada@x.example",
+                                                "password": f"guess {i}"}).status_code
+               for i in range(7)]
+    assert answers[:5] == [401] * 5
+    assert answers[5:] == [429, 429]
+
+
+def test_inbound_mail_with_bad_headers_is_a_clear_error(api: TestClient, keys: Keys) -> None:
+    admin = {**bearer(keys.admin), "Content-Type": "message/rfc822"}
+    api.post("/api/v1/contacts", headers=bearer(keys.admin), json={"email": "ann@acme.example"})
+    long_id = b"From: ann@acme.example\nMessage-ID: <" + b"x" * 400 + b">\n\nhi\n"
+    answer = api.post("/api/v1/inbound/email", headers=admin, content=long_id)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "Message-ID"
+    charset = (b"From: ann@acme.example\nMessage-ID: <c1@x>\n"
+               b"Content-Type: text/plain; charset=klingon\n\nqapla\n")
+    answer = api.post("/api/v1/inbound/email", headers=admin, content=charset)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["field"] == "body"

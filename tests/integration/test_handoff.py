@@ -242,3 +242,62 @@ def test_reassignment_moves_open_tasks_and_says_why(app: App) -> None:
                                     reason="competitor", actor="user:eve")
     assert disqualified.stage == "disqualified"
     assert open_tasks(app, cid) == []
+
+
+def test_escalation_reaches_every_overdue_task_past_a_batch(app: App, clock: FakeClock) -> None:
+    rep(app, "rob@sales.example")
+    made = [make_prospect(app, f"p{i}@acme.example") for i in range(5)]
+    clock.advance(86400)
+    report = followup.sweep_follow_ups(uow_factory=app.uow, ctx=app.ctx, batch_size=2)
+    assert report.escalated == 5
+    assert all(len(audits(app, c, "escalated")) == 1 for c in made)
+
+
+def test_a_task_already_overdue_gets_no_due_soon_reminder(app: App, clock: FakeClock) -> None:
+    rep(app, "rob@sales.example")
+    make_prospect(app, "a@acme.example")
+    clock.advance(86400)  # overdue before any sweep ran
+    report = followup.sweep_follow_ups(uow_factory=app.uow, ctx=app.ctx)
+    assert (report.reminded, report.escalated) == (0, 1)
+
+
+def test_reassignment_takes_the_open_deals_along(app: App) -> None:
+    from leadflow.services.opportunities import create_opportunity
+
+    rob, eve = rep(app, "rob@sales.example"), rep(app, "eve@sales.example", weight=0.01)
+    cid = make_prospect(app, "a@acme.example")
+    deal = create_opportunity(uow_factory=app.uow, ctx=app.ctx, contact_id=cid, name="Acme",
+                              amount=1000, currency="EUR", actor="user:rob", owner_id=rob)
+    reassign(uow=app.uow(), ctx=app.ctx, contact_id=cid, owner=eve, reason="holidays",
+             actor="user:mia")
+    with app.engine.connect() as conn:
+        owner = conn.execute(select(t.opportunities.c.owner_id).where(
+            t.opportunities.c.id == deal.id)).scalar()
+    assert owner == eve
+
+
+def test_a_deal_on_a_lead_nobody_owned_goes_to_sales(app: App) -> None:
+    from leadflow.services.opportunities import create_opportunity
+
+    rob = rep(app, "rob@sales.example")
+    c = good_fit_contact(app, email="lee@acme.example")
+    assert c.id is not None
+    create_opportunity(uow_factory=app.uow, ctx=app.ctx, contact_id=c.id, name="Acme",
+                       amount=1000, currency="EUR", actor="user:admin")
+    row = contact_row(app, c.id)
+    assert (row.stage, row.owner_id) == ("opportunity", rob)
+    assert len(open_tasks(app, c.id)) == 1
+
+
+def test_a_manager_reassigns_within_their_team_only(app: App) -> None:
+    from leadflow.domain.errors import Forbidden
+
+    rep(app, "rob@sales.example", team="east")
+    west = rep(app, "wes@sales.example", team="west", weight=0.001)
+    mia = get_user(uow=app.uow(), ref=rep(app, "mia@sales.example", role="sales_manager",
+                                          team="east", weight=0.001))
+    cid = make_prospect(app, "a@acme.example")
+    manager = principal_of(mia, scope="write", team_ids=frozenset({1, mia.id}))
+    with pytest.raises(Forbidden, match="not in your team"):
+        reassign(uow=app.uow(), ctx=app.ctx, contact_id=cid, owner=west, reason="x",
+                 actor=manager.name, principal=manager)

@@ -9,6 +9,7 @@ from leadflow.domain.ports import UnitOfWork
 from leadflow.domain.sales import Opportunity, Task
 from leadflow.domain.users import Principal
 from leadflow.services.common import load_contact
+from leadflow.services.contacts import AccountIn
 
 
 def _refuse(principal: Principal, what: str) -> Forbidden:
@@ -25,8 +26,11 @@ def ensure_contact_access(*, uow: UnitOfWork, principal: Principal, contact_id: 
         raise _refuse(principal, f"contact {contact_id}")
 
 
-def ensure_account_access(*, uow: UnitOfWork, principal: Principal, account_id: int) -> None:
-    """An account is reachable by its owner's side and by whoever owns one of its contacts."""
+def ensure_account_access(*, uow: UnitOfWork, principal: Principal, account_id: int,
+                          write: bool = False) -> None:
+    """An account is readable by its owner's side and by whoever owns one of its contacts;
+    a sales user changes it only when it is their side's, or every contact in it is (a
+    change refits every contact of the account)."""
     with uow:
         account = uow.accounts.get(account_id)
         if account is None:
@@ -34,8 +38,23 @@ def ensure_account_access(*, uow: UnitOfWork, principal: Principal, account_id: 
         if principal.sees_all or principal.sees_owner(account.owner_id):
             return
         owners = {c.owner_id for c in uow.contacts.get_many(uow.accounts.contact_ids(account_id))}
-    if not any(principal.sees_owner(o) for o in owners):
+    allowed = all if write else any
+    if not owners or not allowed(principal.sees_owner(o) for o in owners):
         raise _refuse(principal, f"account {account_id}")
+
+
+def ensure_account_body(*, uow: UnitOfWork, principal: Principal,
+                        data: AccountIn | None) -> None:
+    """An account in a contact's body is created or updated along with it: a sales user may
+    name an existing account only when they may change it."""
+    if data is None or principal.sees_all:
+        return
+    with uow:
+        domain = (data.domain or "").strip().lower() or None
+        found = uow.accounts.get_by_domain(domain) if domain else \
+            uow.accounts.get_by_name((data.name or "").strip())
+    if found is not None and found.id is not None:
+        ensure_account_access(uow=uow, principal=principal, account_id=found.id, write=True)
 
 
 def visible_task(*, uow: UnitOfWork, principal: Principal, task_id: int) -> Task:

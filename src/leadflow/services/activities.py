@@ -4,6 +4,7 @@ or an answered call is also an event, so it scores."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -37,6 +38,8 @@ def _clean(data: ActivityIn, now: float) -> ActivityIn:
         raise InvalidInput(f"kind is one of {', '.join(ACTIVITY_KINDS)}", field="kind")
     if data.direction is not None and data.direction not in DIRECTIONS:
         raise InvalidInput(f"direction is one of {', '.join(DIRECTIONS)}", field="direction")
+    if data.at is not None and (not math.isfinite(data.at) or data.at < 0):
+        raise InvalidInput("a time in UTC seconds", field="at")
     if data.at is not None and data.at > now + 300:
         raise InvalidInput("an activity cannot be logged in the future", field="at")
     if data.subject and len(data.subject) > 500:
@@ -156,12 +159,17 @@ def log_inbound_email(*, uow: UnitOfWork, ctx: Context, raw: bytes) -> InboundRe
         raise InvalidInput("not an email message", field="body") from None
     assert isinstance(parsed, EmailMessage)
     message_id = str(parsed.get("Message-ID", "")).strip() or None
-    body_part = parsed.get_body(preferencelist=("plain", "html"))
-    body = body_part.get_content() if body_part is not None else ""
+    if message_id is not None and len(message_id) > 300:
+        raise InvalidInput("a Message-ID of at most 300 characters", field="Message-ID")
+    try:
+        body_part = parsed.get_body(preferencelist=("plain", "html"))
+        body = str(body_part.get_content()) if body_part is not None else ""
+    except (LookupError, ValueError, AttributeError):  # an unknown charset or broken part
+        raise InvalidInput("the message body cannot be decoded", field="body") from None
     senders = _addresses(parsed, "From")
     if not senders:
         raise InvalidInput("the message has no From address", field="From")
-    subject = str(parsed.get("Subject", "")).strip() or None
+    subject = str(parsed.get("Subject", "")).strip()[:500] or None
     try:
         at = parsedate_to_datetime(str(parsed["Date"])).timestamp() if parsed["Date"] else None
     except (TypeError, ValueError):

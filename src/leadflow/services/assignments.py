@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from leadflow.domain.errors import InvalidInput
+from leadflow.domain.errors import Forbidden, InvalidInput
 from leadflow.domain.model import Contact
 from leadflow.domain.ports import UnitOfWork
-from leadflow.domain.users import SALES_ROLES
+from leadflow.domain.users import SALES_ROLES, Principal
 from leadflow.services.common import load_contact
 from leadflow.services.context import Context
-from leadflow.services.handoff import HANDOFF, announce, hand_off, open_follow_up
+from leadflow.services.handoff import (
+    SALES_STAGE_ROLES,
+    announce,
+    hand_off,
+    open_follow_up,
+)
 from leadflow.services.users import find_user
 
 SWEEP_BATCH = 200
@@ -21,7 +26,7 @@ def assign_unowned(*, uow_factory: Callable[[], UnitOfWork], ctx: Context) -> in
     """Hand off every unowned contact in a hand-off stage (those that got there by a bulk
     path: import, demo, batched tracking). Returns how many got an owner; stops early when
     no rep is available."""
-    stages = [s.key for s in ctx.config.stages_with_role(HANDOFF)]
+    stages = [s.key for s in ctx.config.stages if s.role in SALES_STAGE_ROLES]
     done = 0
     while True:
         with uow_factory() as uow:
@@ -42,8 +47,9 @@ def assign_unowned(*, uow_factory: Callable[[], UnitOfWork], ctx: Context) -> in
 
 
 def reassign(*, uow: UnitOfWork, ctx: Context, contact_id: int, owner: str | int,
-             reason: str, actor: str) -> Contact:
-    """Give a contact (and its open tasks) to another sales user, with a reason."""
+             reason: str, actor: str, principal: Principal | None = None) -> Contact:
+    """Give a contact (and its open tasks and deals) to another sales user, with a reason.
+    A sales manager (``principal``) reassigns within their team only."""
     why = (reason or "").strip()
     if not why:
         raise InvalidInput("a reassignment needs a reason", field="reason")
@@ -53,14 +59,17 @@ def reassign(*, uow: UnitOfWork, ctx: Context, contact_id: int, owner: str | int
         new = find_user(uow, owner)
         if new.role not in SALES_ROLES or not new.active:
             raise InvalidInput(f"{new.email} is not an active sales user", field="owner")
+        if principal is not None and not principal.sees_owner(new.id):
+            raise Forbidden(f"{new.email} is not in your team", field="owner")
         before = contact.owner_id
         if before == new.id:
             raise InvalidInput(f"{new.email} owns this contact already", field="owner")
         contact.owner_id = new.id
         contact.updated_at = now
         uow.tasks.reassign_open(contact_id, new.id)
-        if not uow.tasks.open_for(contact_id) and ctx.config.role_of(contact.stage) in (
-                HANDOFF, "commit"):
+        uow.opportunities.reassign_owner(contact_id, new.id)
+        if not uow.tasks.open_for(contact_id) and \
+                ctx.config.role_of(contact.stage) in SALES_STAGE_ROLES:
             open_follow_up(uow, ctx.config, contact, at=now, actor=actor)
         uow.history.add_audit(contact_id, now, actor, "reassigned", {
             "from_owner_id": before, "owner_id": new.id, "owner": new.email, "reason": why})

@@ -287,6 +287,9 @@ def merge_contacts(*, uow: UnitOfWork, ctx: Context, survivor: Contact, absorbed
     if survivor.referred_by_id == absorbed.id:
         survivor.referred_by_id = None
     uow.contacts.move_referrals(absorbed.id, survivor.id)
+    if survivor.owner_id is not None:  # the absorbed contact's open work is the owner's now
+        uow.tasks.reassign_open(survivor.id, survivor.owner_id)
+        uow.opportunities.reassign_owner(survivor.id, survivor.owner_id)
     stage_change = None
     if ctx.config.rank(absorbed.stage) > ctx.config.rank(survivor.stage) >= 0:
         stage_change = move(survivor, absorbed.stage, at=now, actor=actor, config=ctx.config,

@@ -4,13 +4,15 @@ when the policy is configured), and the rep's answer to a hand-off: accept or re
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from leadflow.domain.errors import InvalidInput, MoveNotAllowed
+from leadflow.domain.errors import InvalidInput, LeadflowError, MoveNotAllowed
 from leadflow.domain.ports import UnitOfWork
 from leadflow.domain.sales import FOLLOW_UP, TASK_KINDS, Task
-from leadflow.domain.users import Principal
+from leadflow.domain.users import Principal, User
 from leadflow.domain.webhooks import (
     MILESTONE_REACHED,
     TASK_DUE_SOON,
@@ -23,9 +25,17 @@ from leadflow.services.context import Context
 from leadflow.services.handoff import HANDOFF, follow_up_title
 
 OWNED_ROLES = (HANDOFF, "commit")
+MAX_TS = 4_102_444_800.0  # 2100-01-01
+log = logging.getLogger("leadflow.followup")
 SAL = "sal"
 SWEEP_BATCH = 500
 BREACH_POLICY = "policy:sla_breach"
+
+
+def _when(value: float | None, field: str) -> float | None:
+    if value is not None and (not math.isfinite(value) or not 0 <= value <= MAX_TS):
+        raise InvalidInput("a time between 1970 and 2100 (UTC seconds)", field=field)
+    return value
 
 
 def _title(value: str | None, default: str) -> str:
@@ -42,6 +52,7 @@ def create_task(*, uow: UnitOfWork, ctx: Context, contact_id: int, kind: str,
     (default: the cadence from now, in working time)."""
     if kind not in TASK_KINDS:
         raise InvalidInput(f"kind is one of {', '.join(TASK_KINDS)}", field="kind")
+    _when(due_at, "due_at")
     now = ctx.clock.now()
     with uow:
         contact = load_contact(uow, contact_id)
@@ -70,6 +81,7 @@ def complete_task(*, uow: UnitOfWork, ctx: Context, task_id: int, outcome: str |
     """Close a task. An owned prospect or opportunity always keeps an open next task: when
     this was its last, the next follow-up is opened (at ``next_due_at``, default the cadence).
     Returns that next task, if one was opened."""
+    _when(next_due_at, "next_due_at")
     now = ctx.clock.now()
     with uow:
         task = uow.tasks.get(task_id)
@@ -147,7 +159,19 @@ def _task_payload(task: Task, now: float) -> dict[str, object]:
             "contact": {"id": task.contact_id}, "at": now}
 
 
-def sweep_follow_ups(*, uow_factory: Callable[[], UnitOfWork], ctx: Context) -> SweepReport:
+def _late(cal_add: Callable[[float, float], float], due: float, by: float, now: float
+          ) -> bool | None:
+    """Whether a task due at ``due`` is ``by`` working seconds late; None when its due time
+    cannot be placed on the calendar (it is skipped, not allowed to stop the sweep)."""
+    try:
+        return cal_add(due, by) <= now
+    except (LeadflowError, OverflowError, OSError, ValueError):
+        log.warning("task due time off the calendar", extra={"due_at": due})
+        return None
+
+
+def sweep_follow_ups(*, uow_factory: Callable[[], UnitOfWork], ctx: Context,
+                     batch_size: int = SWEEP_BATCH) -> SweepReport:
     """Remind owners of tasks coming due, escalate overdue ones to the owner's managers, and
     (when ``sales.recycle_after`` is set) recycle contacts whose follow-up is overdue that
     long. Each task is reminded and escalated once; several sweeps may run at once."""
@@ -155,53 +179,89 @@ def sweep_follow_ups(*, uow_factory: Callable[[], UnitOfWork], ctx: Context) -> 
     sales = ctx.config.sales
     cal = sales.calendar
     now = ctx.clock.now()
-    with uow_factory() as uow:
-        for task in uow.tasks.due_for_reminder(now + sales.reminder_before.seconds(cal),
-                                               SWEEP_BATCH):
-            if uow.tasks.mark_reminded(task.id, now):
-                uow.outbox.add(topic=TASK_DUE_SOON, contact_id=task.contact_id,
-                               payload=_task_payload(task, now), at=now)
-                report.reminded += 1
-        escalate = sales.escalate_after.seconds(cal)
-        users = {u.id: u for u in uow.users.all()}
-        for task in uow.tasks.overdue(now, SWEEP_BATCH):
-            if task.escalated_at is not None or cal.add(task.due_at, escalate) > now:
-                continue
-            if not uow.tasks.mark_escalated(task.id, now):
-                continue
-            owner = users.get(task.owner_id)
-            managers = [u for u in users.values() if u.role == "sales_manager" and u.active
-                        and owner is not None and u.team == owner.team and u.id != owner.id]
-            payload = _task_payload(task, now)
-            payload["managers"] = [{"id": m.id, "email": m.email} for m in managers]
-            uow.outbox.add(topic=TASK_OVERDUE, contact_id=task.contact_id, payload=payload,
-                           at=now)
-            uow.history.add_audit(task.contact_id, now, "policy:sla", "escalated", {
-                "task_id": task.id, "due_at": task.due_at,
-                "managers": [m.email for m in managers]})
-            report.escalated += 1
-        uow.commit()
+    while True:
+        with uow_factory() as uow:
+            due = uow.tasks.due_for_reminder(now, now + sales.reminder_before.seconds(cal),
+                                             batch_size)
+            for task in due:
+                if uow.tasks.mark_reminded(task.id, now):
+                    uow.outbox.add(topic=TASK_DUE_SOON, contact_id=task.contact_id,
+                                   payload=_task_payload(task, now), at=now)
+                    report.reminded += 1
+            uow.commit()
+        if len(due) < batch_size:
+            break
+    escalate = sales.escalate_after.seconds(cal)
+    skipped: set[int] = set()
+    while True:
+        with uow_factory() as uow:
+            users = {u.id: u for u in uow.users.all()}
+            batch = [x for x in uow.tasks.unescalated_overdue(now, batch_size + len(skipped))
+                     if x.id not in skipped][:batch_size]
+            more = len(batch) == batch_size
+            for task in batch:
+                late = _late(cal.add, task.due_at, escalate, now)
+                if late is None:
+                    skipped.add(task.id)
+                    continue
+                if not late:  # oldest first: the rest are not late enough either
+                    more = False
+                    break
+                if not uow.tasks.mark_escalated(task.id, now):
+                    continue
+                _escalate(uow, task, users, now)
+                report.escalated += 1
+            uow.commit()
+        if not more:
+            break
     if sales.recycle_after is not None:
-        report.recycled = _recycle_breaches(uow_factory=uow_factory, ctx=ctx, now=now)
+        report.recycled = _recycle_breaches(uow_factory=uow_factory, ctx=ctx, now=now,
+                                            batch_size=batch_size)
     return report
 
 
+def _escalate(uow: UnitOfWork, task: Task, users: dict[int, User], now: float) -> None:
+    owner = users.get(task.owner_id)
+    managers = [u for u in users.values() if u.role == "sales_manager" and u.active
+                and owner is not None and u.team == owner.team and u.id != owner.id]
+    payload = _task_payload(task, now)
+    payload["managers"] = [{"id": m.id, "email": m.email} for m in managers]
+    uow.outbox.add(topic=TASK_OVERDUE, contact_id=task.contact_id, payload=payload, at=now)
+    uow.history.add_audit(task.contact_id, now, "policy:sla", "escalated", {
+        "task_id": task.id, "due_at": task.due_at, "managers": [m.email for m in managers]})
+
+
 def _recycle_breaches(*, uow_factory: Callable[[], UnitOfWork], ctx: Context,
-                      now: float) -> int:
+                      now: float, batch_size: int) -> int:
     sales = ctx.config.sales
     assert sales.recycle_after is not None
     breach = sales.recycle_after.seconds(sales.calendar)
-    with uow_factory() as uow:
-        late = [t for t in uow.tasks.overdue(now, SWEEP_BATCH)
-                if t.kind == FOLLOW_UP and sales.calendar.add(t.due_at, breach) <= now]
-        contacts = {c.id: c for c in uow.contacts.get_many(sorted({t.contact_id for t in late}))}
+    stages = [s.key for s in ctx.config.stages_with_role(HANDOFF)]
     recycled = 0
-    for contact_id, contact in contacts.items():
-        assert contact_id is not None
-        if ctx.config.role_of(contact.stage) != HANDOFF:
-            continue
-        moves.recycle(uow=uow_factory(), ctx=ctx, contact_id=contact_id,
-                      reason=f"follow-up overdue by more than {sales.recycle_after} "
-                             "of working time", actor=BREACH_POLICY)
-        recycled += 1
-    return recycled
+    done: set[int] = set()
+    while True:
+        with uow_factory() as uow:
+            batch = [x for x in uow.tasks.overdue_follow_ups(now, stages,
+                                                             batch_size + len(done))
+                     if x.contact_id not in done][:batch_size]
+        breached: list[int] = []
+        finished = len(batch) < batch_size
+        for task in batch:
+            late = _late(sales.calendar.add, task.due_at, breach, now)
+            if late is False:
+                finished = True
+                break
+            done.add(task.contact_id)
+            if late:
+                breached.append(task.contact_id)
+        for contact_id in dict.fromkeys(breached):
+            try:
+                moves.recycle(uow=uow_factory(), ctx=ctx, contact_id=contact_id,
+                              reason=f"follow-up overdue by more than {sales.recycle_after} "
+                                     "of working time", actor=BREACH_POLICY)
+                recycled += 1
+            except LeadflowError as exc:  # it moved or was erased meanwhile
+                log.info("breach recycle skipped", extra={"contact_id": contact_id,
+                                                          "reason": str(exc)})
+        if finished or not batch:
+            return recycled

@@ -13,10 +13,7 @@ from leadflow.domain.users import SALES_ROLES, User
 from leadflow.domain.webhooks import CONTACT_ASSIGNED
 
 HANDOFF = "handoff"
-
-
-def needs_owner(config: LifecycleConfig, contact: Contact) -> bool:
-    return contact.owner_id is None and config.role_of(contact.stage) == HANDOFF
+SALES_STAGE_ROLES = (HANDOFF, "commit")  # stages whose contacts sales owns and follows up
 
 
 def _reps(users: list[User], at: float) -> list[Rep]:
@@ -80,8 +77,9 @@ def hand_off(uow: UnitOfWork, config: LifecycleConfig, contact: Contact, *, at: 
 
 def hand_off_if_needed(uow: UnitOfWork, config: LifecycleConfig, contact: Contact, *,
                        at: float, actor: str) -> None:
-    """A contact in a hand-off stage has an owner and an open task: give it what it lacks."""
-    if config.role_of(contact.stage) != HANDOFF:
+    """A contact in a hand-off or commit stage has an owner and an open task: give it what
+    it lacks (a deal opened on a lead that no one owned goes to sales too)."""
+    if config.role_of(contact.stage) not in SALES_STAGE_ROLES:
         return
     if contact.owner_id is None:
         hand_off(uow, config, contact, at=at, actor=actor)

@@ -8,7 +8,7 @@ from leadflow.domain.errors import InvalidInput, MoveNotAllowed
 from leadflow.domain.identity import suppression_hash
 from leadflow.domain.lifecycle import evaluate, move, recycle_now, refresh_temperature
 from leadflow.domain.model import Contact, StageChange
-from leadflow.domain.ports import UnitOfWork
+from leadflow.domain.ports import Mailer, UnitOfWork
 from leadflow.domain.qualification import evaluate as evaluate_qualification
 from leadflow.domain.qualification import parse_answer
 from leadflow.services.common import (
@@ -174,7 +174,7 @@ PERSONAL_FIELDS = ("email", "phone", "first_name", "last_name", "title", "senior
 
 
 def erase(*, uow: UnitOfWork, ctx: Context, contact_id: int, reason: str,
-          actor: str = "user") -> Contact:
+          actor: str = "user", mailer: Mailer | None = None) -> Contact:
     """"Lose my name and email": move to the erased stage and delete personal data.
 
     Only salted hashes of the email, user id and anonymous ids stay, in the suppression list,
@@ -193,6 +193,7 @@ def erase(*, uow: UnitOfWork, ctx: Context, contact_id: int, reason: str,
         uow.contacts.delete_identities(contact_id)
         uow.events.strip_properties(contact_id)
         uow.history.erase_audit_details(contact_id)
+        sent = uow.activities.message_ids(contact_id)
         uow.tasks.close_open(contact_id, at=now, by=actor, outcome="erased")
         uow.tasks.erase_text(contact_id)
         uow.activities.erase_text(contact_id)
@@ -211,5 +212,7 @@ def erase(*, uow: UnitOfWork, ctx: Context, contact_id: int, reason: str,
         uow.history.add_audit(contact_id, now, actor, "erased", {"reason": why})
         contact.updated_at = now
         uow.contacts.save(contact)
+        if mailer is not None:  # copies of emails kept by the mailer (the file outbox)
+            mailer.forget(sent)
         uow.commit()
     return contact

@@ -174,12 +174,12 @@ def principal_for(*, uow: UnitOfWork, key: ApiKey) -> Principal:
     if user is None or not user.active:
         raise Unauthenticated("the user of this key is deactivated", field="authorization")
     made = principal_of(user, scope=capped_scope(key.scopes, user.role), team_ids=team)
-    return replace(made, name=f"{made.name} via key {key.name}")
+    return replace(made, name=f"{made.name} via key {key.name}"[:200])  # actor columns: 200
 
 
 def principal_of(user: User, *, scope: str, team_ids: frozenset[int] = frozenset()
                  ) -> Principal:
-    return Principal(name=f"user:{user.email}", role=user.role, scope=scope, user_id=user.id,
+    return Principal(name=f"user:{user.email}"[:200], role=user.role, scope=scope, user_id=user.id,
                      team_ids=team_ids)
 
 

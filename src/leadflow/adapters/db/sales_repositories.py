@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -122,15 +123,25 @@ class SqlTaskRepository:
                                                              outcome=outcome))
         return int(result.rowcount)
 
-    def due_for_reminder(self, until: float, limit: int) -> list[Task]:
+    def due_for_reminder(self, now: float, until: float, limit: int) -> list[Task]:
         rows = self.conn.execute(select(t.tasks).where(
-            OPEN, t.tasks.c.due_at <= until, t.tasks.c.reminded_at.is_(None))
-            .order_by(t.tasks.c.due_at).limit(limit))
+            OPEN, t.tasks.c.due_at >= now, t.tasks.c.due_at <= until,
+            t.tasks.c.reminded_at.is_(None)).order_by(t.tasks.c.due_at).limit(limit))
         return [task_from_row(r) for r in rows]
 
-    def overdue(self, before: float, limit: int) -> list[Task]:
-        rows = self.conn.execute(select(t.tasks).where(OPEN, t.tasks.c.due_at < before)
-                                 .order_by(t.tasks.c.due_at).limit(limit))
+    def unescalated_overdue(self, before: float, limit: int) -> list[Task]:
+        rows = self.conn.execute(select(t.tasks).where(
+            OPEN, t.tasks.c.due_at < before, t.tasks.c.escalated_at.is_(None))
+            .order_by(t.tasks.c.due_at, t.tasks.c.id).limit(limit))
+        return [task_from_row(r) for r in rows]
+
+    def overdue_follow_ups(self, before: float, stages: Sequence[str], limit: int
+                           ) -> list[Task]:
+        rows = self.conn.execute(select(t.tasks).join(
+            t.contacts, t.contacts.c.id == t.tasks.c.contact_id).where(
+            OPEN, t.tasks.c.kind == "follow_up", t.tasks.c.due_at < before,
+            t.contacts.c.stage.in_(list(stages))).order_by(t.tasks.c.due_at, t.tasks.c.id)
+            .limit(limit))
         return [task_from_row(r) for r in rows]
 
     def mark_reminded(self, task_id: int, at: float) -> bool:
@@ -182,6 +193,11 @@ class SqlActivityRepository:
         return self.conn.execute(select(t.activities.c.id).where(
             t.activities.c.message_id == message_id)).first() is not None
 
+    def message_ids(self, contact_id: int) -> list[str]:
+        return list(self.conn.execute(select(t.activities.c.message_id).where(
+            t.activities.c.contact_id == contact_id,
+            t.activities.c.message_id.is_not(None))).scalars())
+
     def erase_text(self, contact_id: int) -> None:
         self.conn.execute(update(t.activities).where(
             t.activities.c.contact_id == contact_id).values(subject=None, body=None,
@@ -224,6 +240,11 @@ class SqlOpportunityRepository:
         rows = self.conn.execute(select(t.opportunities).where(
             t.opportunities.c.contact_id == contact_id).order_by(t.opportunities.c.id))
         return [_opportunity(r) for r in rows]
+
+    def reassign_owner(self, contact_id: int, owner_id: int | None) -> None:
+        self.conn.execute(update(t.opportunities).where(
+            t.opportunities.c.contact_id == contact_id, t.opportunities.c.status == "open")
+            .values(owner_id=owner_id))
 
     def erase_text(self, contact_id: int) -> None:
         self.conn.execute(update(t.opportunities).where(

@@ -85,8 +85,7 @@ def falling_through_cracks(conn: Connection, config: LifecycleConfig, *,
     orphans = conn.execute(select(*cols).where(*where).order_by(c.stage_entered_at, c.id)
                            .limit(limit)).all()
     unassigned = [] if owners is not None else conn.execute(
-        select(*cols).where(c.owner_id.is_(None), c.stage.in_(
-            [s.key for s in config.stages if s.role == "handoff"]))
+        select(*cols).where(c.owner_id.is_(None), c.stage.in_(stages))
         .order_by(c.stage_entered_at, c.id).limit(limit)).all()
 
     def show(r: Any) -> dict[str, Any]:

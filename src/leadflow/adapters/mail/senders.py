@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -38,6 +39,9 @@ class SmtpMailer:
         self.username, self.password = username, password
         self.starttls, self.timeout = starttls, timeout
 
+    def forget(self, message_ids: Sequence[str]) -> None:
+        del message_ids  # sent messages are the relay's and the recipient's now
+
     def send(self, mail: OutgoingMail) -> None:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
@@ -51,6 +55,10 @@ class SmtpMailer:
                               f"{type(exc).__name__}: {exc}") from None
 
 
+def _file_name(message_id: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-._" else "_" for ch in message_id.strip("<>"))
+
+
 class FileMailer:
     """Writes each message to ``<dir>/<message id>.eml`` (atomically: a reader never sees
     half a message)."""
@@ -60,11 +68,14 @@ class FileMailer:
 
     def send(self, mail: OutgoingMail) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = "".join(ch if ch.isalnum() or ch in "-._" else "_"
-                       for ch in mail.message_id.strip("<>"))
+        name = _file_name(mail.message_id)
         tmp = self.directory / f".{name}.tmp"
         tmp.write_bytes(bytes(build_message(mail)))
         tmp.replace(self.directory / f"{name}.eml")
+
+    def forget(self, message_ids: Sequence[str]) -> None:
+        for message_id in message_ids:
+            (self.directory / f"{_file_name(message_id)}.eml").unlink(missing_ok=True)
 
 
 def make_mailer(settings: Settings) -> Mailer:

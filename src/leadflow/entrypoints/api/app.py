@@ -54,6 +54,8 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
     api.state.jobs = jobs
     api.state.rate_limiter = RateLimiter(leadflow.settings.tracking_rate_limit,
                                              leadflow.clock.now)
+    # Password guessing: five tries, then one every five seconds, per email and per client.
+    api.state.login_limiter = RateLimiter(0.2, leadflow.clock.now, burst_seconds=25)
     api.add_middleware(CORSMiddleware, allow_origins=leadflow.settings.cors_origins,
                        allow_methods=["GET", "POST", "OPTIONS"],
                        allow_headers=["Authorization", "Content-Type", "Content-Encoding"],

@@ -30,7 +30,11 @@ from leadflow.entrypoints.api.schemas import (
 from leadflow.services import accounts as account_services
 from leadflow.services import contacts as contact_services
 from leadflow.services import moves
-from leadflow.services.access import ensure_account_access
+from leadflow.services.access import (
+    ensure_account_access,
+    ensure_account_body,
+    ensure_contact_access,
+)
 from leadflow.services.contact_view import contact_view
 from leadflow.services.contacts import AccountIn, ContactIn
 from leadflow.services.events import EventIn, EventResult, record_event, record_events
@@ -95,6 +99,9 @@ def contacts_create(body: ContactCreate, app: AppDep, who: Writer) -> dict[str, 
     data = ContactIn(**fields, account=_account_in(body.account))
     actor = who.name
     owner = who.user_id if who.role in SALES_ROLES else None  # a rep owns whom they enter
+    if body.referred_by_id is not None:
+        ensure_contact_access(uow=app.reader(), principal=who, contact_id=body.referred_by_id)
+    ensure_account_body(uow=app.reader(), principal=who, data=data.account)
     if body.lead_reason is not None or body.referred_by_id is not None:
         contact = contact_services.create_manual_lead(
             uow=app.uow(), ctx=app.ctx, data=data, reason=body.lead_reason or "",
@@ -110,6 +117,7 @@ def contacts_update(contact_id: int, body: ContactUpdate, app: AppDep,
                     who: ContactWriter) -> dict[str, Any]:
     """Change the fields given; fit and stage rules are re-evaluated."""
     changes = body.model_dump(exclude_unset=True, exclude={"attributes", "account"})
+    ensure_account_body(uow=app.reader(), principal=who, data=_account_in(body.account))
     contact = contact_services.update_contact(
         uow=app.uow(), ctx=app.ctx, contact_id=contact_id, changes=changes,
         attributes=body.attributes, account=_account_in(body.account),
@@ -156,7 +164,7 @@ def contacts_qualify(contact_id: int, body: Qualification, app: AppDep,
 def contacts_erase(contact_id: int, body: Reason, app: AppDep, who: ContactWriter) -> Response:
     """Erase personal data everywhere; only salted hashes stay, for suppression."""
     moves.erase(uow=app.uow(), ctx=app.ctx, contact_id=contact_id, reason=body.reason,
-                actor=who.name)
+                actor=who.name, mailer=app.mailer)
     return Response(status_code=204)
 
 
@@ -179,7 +187,7 @@ def accounts_get(account_id: int, app: AppDep, who: Reader) -> dict[str, Any]:
 @router.patch("/accounts/{account_id}", response_model=AccountRead, tags=["accounts"])
 def accounts_update(account_id: int, body: AccountUpdate, app: AppDep,
                     who: Writer) -> dict[str, Any]:
-    ensure_account_access(uow=app.reader(), principal=who, account_id=account_id)
+    ensure_account_access(uow=app.reader(), principal=who, account_id=account_id, write=True)
     return _account(account_services.update_account(
         uow=app.uow(), ctx=app.ctx, account_id=account_id,
         changes=body.model_dump(exclude_unset=True), actor=who.name))

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from leadflow.adapters.db.sales_read_models import SqlSalesReads
+from leadflow.domain.users import SALES_ROLES
 from leadflow.entrypoints.api.auth import AppDep, ContactWriter, Reader, Writer
 from leadflow.entrypoints.api.schemas_sales import (
     OpportunityCreate,
@@ -29,9 +30,9 @@ router = APIRouter(prefix="/api/v1")
 def opportunities_create(contact_id: int, body: OpportunityCreate, app: AppDep,
                          who: ContactWriter) -> dict[str, Any]:
     """The contact agreed to commit: a deal opens and the contact enters the commit stage."""
-    return asdict(deals.create_opportunity(uow_factory=app.uow, ctx=app.ctx,
-                                           contact_id=contact_id, actor=who.name,
-                                           **body.model_dump()))
+    return asdict(deals.create_opportunity(
+        uow_factory=app.uow, ctx=app.ctx, contact_id=contact_id, actor=who.name,
+        owner_id=who.user_id if who.role in SALES_ROLES else None, **body.model_dump()))
 
 
 @router.get("/opportunities", response_model=OpportunityPage, tags=["opportunities"])

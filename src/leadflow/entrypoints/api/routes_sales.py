@@ -3,11 +3,13 @@ email, inbound email, the rep's work queue and the managers' cracks list."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from leadflow.adapters.db.work_queues import falling_through_cracks, rep_queue
 from leadflow.domain.errors import Forbidden
@@ -20,6 +22,7 @@ from leadflow.entrypoints.api.auth import (
     Reader,
     Writer,
 )
+from leadflow.entrypoints.api.errors import error_body
 from leadflow.entrypoints.api.schemas import Reason
 from leadflow.entrypoints.api.schemas_sales import (
     ActivityCreate,
@@ -74,8 +77,17 @@ def users_update(user_id: int, body: UserUpdate, app: AppDep, _: Admin) -> dict[
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["users"])
-def tokens_create(body: TokenRequest, app: AppDep) -> dict[str, Any]:
-    """Trade an email and password for a personal API token that acts as that user."""
+def tokens_create(body: TokenRequest, app: AppDep, request: Request) -> Any:
+    """Trade an email and password for a personal API token that acts as that user.
+    Rate-limited per email and per client address (429 with Retry-After)."""
+    limiter = request.app.state.login_limiter
+    client = request.client.host if request.client else "unknown"
+    for who in (f"email:{body.email.strip().lower()}", f"client:{client}"):
+        wait = limiter.allow(who)
+        if wait is not None:
+            return JSONResponse(error_body("rate_limited", "too many attempts; wait a little",
+                                           "email"), status_code=429,
+                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
     user = users.check_password(uow=app.reader(), email=body.email, password=body.password)
     scope = ROLE_SCOPE[user.role]
     made = api_keys.create_api_key(uow=app.uow(), ctx=app.ctx, name=body.name, kind="secret",
@@ -112,12 +124,8 @@ def cracks_get(app: AppDep, who: Reader,
 def contacts_assign(contact_id: int, body: Assign, app: AppDep, who: ContactWriter) -> Response:
     """Give the contact and its open tasks to another sales user, with a reason."""
     who.need_role("admin", "marketer", "sales_manager", what="reassign contacts")
-    if who.role == "sales_manager":
-        target = users.get_user(uow=app.reader(), ref=body.owner)
-        if not who.sees_owner(target.id):
-            raise Forbidden("a manager assigns within their team", field="owner")
     assignments.reassign(uow=app.uow(), ctx=app.ctx, contact_id=contact_id, owner=body.owner,
-                         reason=body.reason, actor=who.name)
+                         reason=body.reason, actor=who.name, principal=who)
     return Response(status_code=204)
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_TS = 4_102_444_800.0  # 2100-01-01: times are UTC seconds
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -26,7 +28,8 @@ class UserUpdate(Strict):
     role: str | None = None
     team: str | None = Field(default=None, max_length=100)
     active: bool | None = None
-    away_until: float | None = Field(default=None, description="Out of office until (UTC s)")
+    away_until: float | None = Field(default=None, ge=0, le=MAX_TS, allow_inf_nan=False,
+                                     description="Out of office until (UTC s)")
     weight: float | None = Field(default=None, gt=0, le=100)
     territories: list[str] | None = None
 
@@ -65,13 +68,14 @@ class Assign(Strict):
 class TaskCreate(Strict):
     kind: str = "follow_up"
     title: str | None = Field(default=None, max_length=300)
-    due_at: float | None = Field(default=None, description="UTC seconds; default: cadence")
+    due_at: float | None = Field(default=None, ge=0, le=MAX_TS, allow_inf_nan=False,
+                                 description="UTC seconds; default: cadence")
     owner_id: int | None = None
 
 
 class TaskComplete(Strict):
     outcome: str | None = Field(default=None, max_length=2000)
-    next_due_at: float | None = Field(default=None,
+    next_due_at: float | None = Field(default=None, ge=0, le=MAX_TS, allow_inf_nan=False,
                                       description="When the next follow-up is due")
     next_title: str | None = Field(default=None, max_length=300)
 
@@ -100,7 +104,8 @@ class TaskDone(BaseModel):
 class ActivityCreate(Strict):
     kind: str = Field(description="call, email, meeting or note")
     direction: str | None = Field(default=None, description="outbound or inbound")
-    at: float | None = Field(default=None, description="When it happened (default: now)")
+    at: float | None = Field(default=None, ge=0, le=MAX_TS, allow_inf_nan=False,
+                             description="When it happened (default: now)")
     subject: str | None = Field(default=None, max_length=500)
     body: str | None = Field(default=None, max_length=100_000)
     outcome: str | None = Field(default=None, max_length=100,
@@ -147,7 +152,7 @@ class InboundRead(BaseModel):
 
 class OpportunityCreate(Strict):
     name: str = Field(min_length=1, max_length=300)
-    amount: float = Field(ge=0)
+    amount: float = Field(ge=0, allow_inf_nan=False)
     currency: str = Field(min_length=3, max_length=3)
     expected_close: str | None = Field(default=None, description="ISO date")
     deal_stage: str | None = Field(default=None, description="Default: the first deal stage")
@@ -158,7 +163,7 @@ class OpportunityCreate(Strict):
 
 class OpportunityUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=300)
-    amount: float | None = Field(default=None, ge=0)
+    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     expected_close: str | None = None
     deal_stage: str | None = None

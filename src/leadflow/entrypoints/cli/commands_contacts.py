@@ -296,5 +296,6 @@ def erase_cmd(
     cid = resolve(ref)
     if not yes:
         typer.confirm(f"Erase contact {cid} for good?", abort=True)
-    moves.erase(uow=a.uow(), ctx=a.ctx, contact_id=cid, reason=reason, actor=by)
+    moves.erase(uow=a.uow(), ctx=a.ctx, contact_id=cid, reason=reason, actor=by,
+                mailer=a.mailer)
     console.print(f"contact {cid} erased")

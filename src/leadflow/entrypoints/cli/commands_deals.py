@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from leadflow.adapters.db.sales_read_models import SqlSalesReads
+from leadflow.domain.users import SALES_ROLES
 from leadflow.entrypoints.cli.base import app, friendly_errors, get_app
 from leadflow.entrypoints.cli.commands_sales import As, JsonOpt, Ref, contact_for, principal
 from leadflow.entrypoints.cli.output import console, print_json, table, when
@@ -45,7 +46,8 @@ def deal_create(ref: Ref, name: Annotated[str, typer.Option("--name")],
     cid = contact_for(ref, who)
     _show(deals.create_opportunity(uow_factory=a.uow, ctx=a.ctx, contact_id=cid, name=name,
                                    amount=amount, currency=currency, deal_stage=stage,
-                                   expected_close=close, next_step=next_step, actor=who.name),
+                                   expected_close=close, next_step=next_step, actor=who.name,
+                                   owner_id=who.user_id if who.role in SALES_ROLES else None),
           as_json)
 
 

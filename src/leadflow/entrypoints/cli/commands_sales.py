@@ -133,7 +133,7 @@ def assign(ref: Ref, to: Annotated[str, typer.Option("--to", help="Sales user (e
     who.need_role("admin", "marketer", "sales_manager", what="reassign contacts")
     cid = contact_for(ref, who)
     assignments.reassign(uow=a.uow(), ctx=a.ctx, contact_id=cid, owner=to, reason=reason,
-                         actor=who.name)
+                         actor=who.name, principal=who)
     console.print(f"contact {cid} now belongs to {to}")
 
 
