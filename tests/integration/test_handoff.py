@@ -301,3 +301,33 @@ def test_a_manager_reassigns_within_their_team_only(app: App) -> None:
     with pytest.raises(Forbidden, match="not in your team"):
         reassign(uow=app.uow(), ctx=app.ctx, contact_id=cid, owner=west, reason="x",
                  actor=manager.name, principal=manager)
+
+
+def test_the_queue_is_hot_first_then_by_score_page_by_page(app: App) -> None:
+    from leadflow.adapters.db.work_queues import rep_queue
+
+    rob = rep(app, "rob@sales.example")
+    hot_low, hot_high = make_prospect(app, "h1@acme.example"), make_prospect(app, "h2@acme.example")
+    record_event(uow=app.uow(), ctx=app.ctx, event=EventIn(type="webinar_attended",
+                                                           contact_id=hot_high))
+    cooler = []
+    for email, extra in (("n1@acme.example", 0), ("n2@acme.example", 2)):
+        c = good_fit_contact(app, email=email)
+        assert c.id is not None
+        for _ in range(1 + extra):
+            record_event(uow=app.uow(), ctx=app.ctx, event=EventIn(
+                type="content_download", contact_id=c.id, premium=True))
+        cooler.append(c.id)
+    temps = {cid: contact_row(app, cid).temperature for cid in [hot_low, hot_high, *cooler]}
+    assert temps[hot_low] == temps[hot_high] == "hot"
+    assert temps[cooler[0]] == temps[cooler[1]] != "hot"
+    expected = [hot_high, hot_low, cooler[1], cooler[0]]
+    with app.engine.connect() as conn:
+        whole = rep_queue(conn, app.config, owner_id=rob, now=T0, limit=10)
+        pages = [rep_queue(conn, app.config, owner_id=rob, now=T0, limit=2, offset=o)
+                 for o in (0, 1, 3, 4)]
+    assert [p["id"] for p in whole["prospects"]] == expected
+    assert whole["total"] == 4
+    assert [[p["id"] for p in page["prospects"]] for page in pages] == [
+        expected[0:2], expected[1:3], expected[3:4], []]
+    assert all(p["open_tasks"] == 1 for p in whole["prospects"])

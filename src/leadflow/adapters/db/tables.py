@@ -89,7 +89,7 @@ contacts = Table(
     Column("updated_at", Float, nullable=False),
     Index("ix_contacts_stage", "stage"),
     Index("ix_contacts_temperature", "temperature"),
-    Index("ix_contacts_owner_stage", "owner_id", "stage"),
+    Index("ix_contacts_owner_stage_temperature", "owner_id", "stage", "temperature"),
     Index("ix_contacts_fit_grade", "fit_grade"),
     Index("ix_contacts_temperature_until", "temperature_until"),
     # The few recycled contacts, for the rescore's recycle baselines (no scan of wide rows).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, func, literal, select
+from sqlalchemy import Connection, and_, exists, func, select
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.read_models import score_now
@@ -18,14 +18,39 @@ def _owned_stages(config: LifecycleConfig) -> list[str]:
     return [s.key for s in config.stages if s.role in OWNED_ROLES]
 
 
-def _temperature_rank(config: LifecycleConfig) -> Any:
-    order = config.temperature.queue_order
-    return case({temp: i for i, temp in enumerate(order)}, value=t.contacts.c.temperature,
-                else_=literal(len(order)))
-
-
 def _name(first: str | None, last: str | None, email: str | None) -> str | None:
     return " ".join(x for x in (first, last) if x) or email
+
+
+def _page_ids(conn: Connection, config: LifecycleConfig, owned: Any, *, limit: int,
+              offset: int) -> list[int]:
+    """The ids of one page, temperature group by temperature group in queue order, each
+    group by score: each step reads one group of the rep's rows through the covering
+    (owner, stage, temperature) index, never the whole book sorted at once."""
+    c, s = t.contacts.c, t.contact_scores.c
+    groups: list[str | None] = [*config.temperature.queue_order, None]
+    sizes: dict[str | None, int] | None = None
+    if offset:  # skip whole groups by their size
+        sizes = {temp: int(n) for temp, n in conn.execute(
+            select(c.temperature, func.count()).where(owned).group_by(c.temperature))}
+    ids: list[int] = []
+    skip = offset
+    for temp in groups:
+        if len(ids) >= limit:
+            break
+        if sizes is not None:
+            size = sizes.get(temp, 0)
+            if skip >= size:
+                skip -= size
+                continue
+        same = c.temperature.is_(None) if temp is None else c.temperature == temp
+        found = conn.execute(
+            select(c.id).select_from(t.contacts.join(t.contact_scores, s.contact_id == c.id))
+            .where(owned, same).order_by(s.engagement_rank.desc(), c.id)
+            .limit(limit - len(ids)).offset(skip)).scalars().all()
+        ids.extend(found)
+        skip = 0
+    return ids
 
 
 def rep_queue(conn: Connection, config: LifecycleConfig, *, owner_id: int, now: float,
@@ -35,29 +60,30 @@ def rep_queue(conn: Connection, config: LifecycleConfig, *, owner_id: int, now: 
     each with its next open task."""
     c, s, tk = t.contacts.c, t.contact_scores.c, t.tasks.c
     h = config.engagement.half_life_seconds
-    next_task = (select(tk.contact_id, func.min(tk.due_at).label("next_due"),
-                        func.count().label("open_tasks"))
-                 .where(tk.owner_id == owner_id, tk.done_at.is_(None))
-                 .group_by(tk.contact_id).subquery())
     owned = and_(c.owner_id == owner_id, c.stage.in_(_owned_stages(config)))
-    rows = conn.execute(
+    ids = _page_ids(conn, config, owned, limit=limit, offset=offset)
+    rows = {r.id: r for r in conn.execute(
         select(c.id, c.email, c.first_name, c.last_name, c.stage, c.temperature,
-               c.fit_grade, s.engagement_score, s.engagement_t0, next_task.c.next_due,
-               next_task.c.open_tasks)
-        .select_from(t.contacts.join(t.contact_scores, s.contact_id == c.id)
-                     .outerjoin(next_task, next_task.c.contact_id == c.id))
-        .where(owned)
-        .order_by(_temperature_rank(config), s.engagement_rank.desc(), c.id)
-        .limit(limit).offset(offset)).all()
+               c.fit_grade, s.engagement_score, s.engagement_t0)
+        .select_from(t.contacts.join(t.contact_scores, s.contact_id == c.id))
+        .where(c.id.in_(ids)))} if ids else {}
+    next_tasks = {r.contact_id: r for r in conn.execute(
+        select(tk.contact_id, func.min(tk.due_at).label("next_due"),
+               func.count().label("open_tasks"))
+        .where(tk.contact_id.in_(ids), tk.done_at.is_(None)).group_by(tk.contact_id))
+    } if ids else {}
     total = int(conn.execute(select(func.count()).select_from(t.contacts).where(owned))
                 .scalar_one())
-    prospects = [{
-        "id": r.id, "name": _name(r.first_name, r.last_name, r.email), "email": r.email,
-        "stage": r.stage, "temperature": r.temperature, "grade": r.fit_grade,
-        "engagement": round(score_now(r.engagement_score, r.engagement_t0, now, h), 2),
-        "next_task_due_at": r.next_due, "open_tasks": int(r.open_tasks or 0),
-        "overdue": r.next_due is not None and r.next_due < now,
-    } for r in rows]
+    prospects = []
+    for cid in ids:
+        r, nt = rows[cid], next_tasks.get(cid)
+        due = nt.next_due if nt is not None else None
+        prospects.append({
+            "id": r.id, "name": _name(r.first_name, r.last_name, r.email), "email": r.email,
+            "stage": r.stage, "temperature": r.temperature, "grade": r.fit_grade,
+            "engagement": round(score_now(r.engagement_score, r.engagement_t0, now, h), 2),
+            "next_task_due_at": due, "open_tasks": int(nt.open_tasks) if nt else 0,
+            "overdue": due is not None and due < now})
     task_rows = conn.execute(
         select(tk.id, tk.contact_id, tk.kind, tk.title, tk.due_at, c.temperature, c.stage)
         .select_from(t.tasks.join(t.contacts, c.id == tk.contact_id))
