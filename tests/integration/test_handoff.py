@@ -331,3 +331,34 @@ def test_the_queue_is_hot_first_then_by_score_page_by_page(app: App) -> None:
     assert [[p["id"] for p in page["prospects"]] for page in pages] == [
         expected[0:2], expected[1:3], expected[3:4], []]
     assert all(p["open_tasks"] == 1 for p in whole["prospects"])
+
+
+def test_owners_and_managers_get_reminder_and_escalation_emails(app: App,
+                                                               clock: FakeClock) -> None:
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+
+    from leadflow.entrypoints.worker import Jobs
+
+    rep(app, "rob@sales.example", team="east")
+    rep(app, "mia@sales.example", role="sales_manager", team="east", weight=0.001)
+    make_prospect(app, "a@acme.example")
+    jobs = Jobs(app)
+    outbox_dir = app.settings.data_dir / "mail-outbox"
+
+    def mails() -> list[Any]:
+        jobs.relay_once()
+        while (job := jobs.huey.dequeue()) is not None:
+            jobs.huey.execute(job)
+        return sorted((message_from_bytes(f.read_bytes(), policy=default_policy)
+                       for f in outbox_dir.glob("*.eml")), key=lambda m: str(m["To"]))
+
+    clock.advance(3.5 * HOUR)
+    followup.sweep_follow_ups(uow_factory=app.uow, ctx=app.ctx)
+    [reminder] = mails()
+    assert "rob@sales.example" in str(reminder["To"])
+    assert str(reminder["Subject"]).startswith("Due 2026-03-02 13:00 UTC: Follow up")
+    clock.advance(HOUR)
+    followup.sweep_follow_ups(uow_factory=app.uow, ctx=app.ctx)
+    escalation = [m for m in mails() if str(m["Subject"]).startswith("Overdue")]
+    assert ["mia@sales.example" in str(m["To"]) for m in escalation] == [True]

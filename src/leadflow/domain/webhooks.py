@@ -21,6 +21,9 @@ CONTACT_MERGED = "contact.merged"
 CONTACT_ASSIGNED = "contact.assigned"  # a prospect got its owner (hand-off, reassignment)
 TASK_DUE_SOON = "task.due_soon"  # a reminder to the task's owner
 TASK_OVERDUE = "task.overdue"  # an escalation to the owner's managers
+# Not a webhook topic: an email to a user (a reminder, an escalation) that the relay hands
+# to the mail job.
+MAIL_NOTIFICATION = "mail.notification"
 TOPICS = (STAGE_CHANGED, MILESTONE_REACHED, TEMPERATURE_CHANGED, CONTACT_MERGED,
           CONTACT_ASSIGNED, TASK_DUE_SOON, TASK_OVERDUE)
 

@@ -26,6 +26,7 @@ from leadflow.bootstrap import App
 from leadflow.entrypoints.metrics import JOBS_DONE, WEBHOOKS
 from leadflow.services.assignments import assign_unowned
 from leadflow.services.followup import sweep_follow_ups
+from leadflow.services.notifications import send_notification
 from leadflow.services.temperatures import refresh_expired_temperatures
 from leadflow.services.webhooks import deliver, relay
 
@@ -42,6 +43,8 @@ class Jobs:
                                     sqlite_path=s.queue_path)
         self.sender = HttpxSender(timeout=s.webhook_timeout_seconds)
         self.deliver_webhook = self.huey.task(name="deliver_webhook")(self._deliver_webhook)
+        self.send_notification = self.huey.task(name="send_notification", retries=5,
+                                                retry_delay=60)(self._send_notification)
         self.refresh_temperatures = self.huey.periodic_task(
             crontab(minute="*"), name="refresh_temperatures")(self._refresh_temperatures)
         self.follow_up = self.huey.periodic_task(
@@ -57,6 +60,10 @@ class Jobs:
         WEBHOOKS.labels(status=status).inc()
         log.info("webhook delivery", extra={"delivery_id": delivery_id, "status": status})
         return status
+
+    def _send_notification(self, outbox_id: int) -> bool:
+        return send_notification(uow=self.app.uow(), mailer=self.app.mailer,
+                                 sender=self.app.settings.mail_from, outbox_id=outbox_id)
 
     def _refresh_temperatures(self) -> int:
         """Every minute: temperatures that time alone changed (a demo request growing old).
@@ -91,6 +98,8 @@ class Jobs:
                        lease_seconds=self.app.settings.webhook_lease_seconds)
         for delivery_id, lease in report.handed_out:
             self.deliver_webhook(delivery_id, lease)
+        for outbox_id in report.mails:
+            self.send_notification(outbox_id)
         return report.relayed + len(report.handed_out)
 
 

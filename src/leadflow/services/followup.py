@@ -19,7 +19,7 @@ from leadflow.domain.webhooks import (
     TASK_OVERDUE,
     milestone_payload,
 )
-from leadflow.services import moves
+from leadflow.services import moves, notifications
 from leadflow.services.common import load_contact
 from leadflow.services.context import Context
 from leadflow.services.handoff import HANDOFF, follow_up_title
@@ -183,10 +183,14 @@ def sweep_follow_ups(*, uow_factory: Callable[[], UnitOfWork], ctx: Context,
         with uow_factory() as uow:
             due = uow.tasks.due_for_reminder(now, now + sales.reminder_before.seconds(cal),
                                              batch_size)
+            users = {u.id: u for u in uow.users.all()} if due else {}
             for task in due:
                 if uow.tasks.mark_reminded(task.id, now):
                     uow.outbox.add(topic=TASK_DUE_SOON, contact_id=task.contact_id,
                                    payload=_task_payload(task, now), at=now)
+                    owner = users.get(task.owner_id)
+                    if owner is not None and owner.active:
+                        notifications.remind(uow, task, owner, at=now)
                     report.reminded += 1
             uow.commit()
         if len(due) < batch_size:
@@ -229,6 +233,7 @@ def _escalate(uow: UnitOfWork, task: Task, users: dict[int, User], now: float) -
     uow.outbox.add(topic=TASK_OVERDUE, contact_id=task.contact_id, payload=payload, at=now)
     uow.history.add_audit(task.contact_id, now, "policy:sla", "escalated", {
         "task_id": task.id, "due_at": task.due_at, "managers": [m.email for m in managers]})
+    notifications.escalate(uow, task, owner, managers, at=now)
 
 
 def _recycle_breaches(*, uow_factory: Callable[[], UnitOfWork], ctx: Context,

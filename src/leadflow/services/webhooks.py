@@ -12,6 +12,7 @@ from leadflow.domain.errors import InvalidInput, NotFound
 from leadflow.domain.ports import Delivery, UnitOfWork, Webhook, WebhookSender
 from leadflow.domain.webhooks import (
     DELIVERY_HEADER,
+    MAIL_NOTIFICATION,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     TOPIC_HEADER,
@@ -87,6 +88,7 @@ def delivery_log(*, uow: UnitOfWork, webhook_id: int | None = None, status: str 
 class RelayReport:
     relayed: int = 0
     handed_out: list[tuple[int, float]] = field(default_factory=list)  # (delivery, lease)
+    mails: list[int] = field(default_factory=list)  # outbox ids of notification emails
 
 
 def relay(*, uow: Callable[[], UnitOfWork], ctx: Context, lease_seconds: float,
@@ -106,6 +108,9 @@ def relay(*, uow: Callable[[], UnitOfWork], ctx: Context, lease_seconds: float,
             if not work.outbox.claim(message.id, now):
                 continue
             report.relayed += 1
+            if message.topic == MAIL_NOTIFICATION:
+                report.mails.append(message.id)
+                continue
             for hook in hooks:
                 if hook.wants(message.topic, message.payload):
                     work.webhooks.add_delivery(webhook_id=hook.id, outbox_id=message.id,
