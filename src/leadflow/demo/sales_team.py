@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import Engine, bindparam, insert, select, update
 
 from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.bulk_scoring import sync_queue_ranks
 from leadflow.bootstrap import App
 from leadflow.domain.assignment import Rep, choose_owner
 from leadflow.domain.sales import FOLLOW_UP
@@ -121,5 +122,6 @@ def install_sales_team(app: App, *, seed: int) -> dict[str, int]:
                 conn.execute(insert(table), values[i:i + BATCH])
         for rep_id, n in counts.items():
             conn.execute(update(t.users).where(t.users.c.id == rep_id).values(assigned=n))
+        sync_queue_ranks(conn)
     return {"users": len(users), "owned": len(owners), "tasks": len(tasks),
             "opportunities": len(deals)}

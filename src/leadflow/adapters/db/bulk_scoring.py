@@ -413,7 +413,9 @@ class PolarsBulkScoring:
             for _low, _high, (frame, contacts) in self._ranges_scored(
                     progress, PolarsBulkScoring.changed_in_range):
                 writer.add(frame, contacts)
-            return writer.finish(), self.last_watermark
+            changed = writer.finish()
+            sync_queue_ranks(conn)
+            return changed, self.last_watermark
 
     def changed_in_range(self, low: int, high: int, shape_rules: pl.DataFrame,
                          shape_signals: pl.DataFrame, watermark: int
@@ -536,3 +538,17 @@ def _compare(row: dict[str, Any], tol: float) -> Iterator[ScoreDifference]:
         new_base = row["baseline_new"] or 0.0
         if not _close(row["baseline"], new_base, tol):
             yield ScoreDifference(cid, "recycle_baseline", row["baseline"], new_base)
+
+
+def sync_queue_ranks(conn: Connection) -> int:
+    """Copy the engagement rank of every owned contact whose copy differs (contacts.queue_rank,
+    which a rep's queue sorts by); how many were copied."""
+    if conn.dialect.name == "postgresql":
+        sql = ("UPDATE contacts c SET queue_rank = s.engagement_rank FROM contact_scores s "
+               "WHERE s.contact_id = c.id AND c.owner_id IS NOT NULL "
+               "AND c.queue_rank IS DISTINCT FROM s.engagement_rank")
+    else:
+        rank = "(SELECT s.engagement_rank FROM contact_scores s WHERE s.contact_id = contacts.id)"
+        sql = (f"UPDATE contacts SET queue_rank = {rank} "
+               f"WHERE owner_id IS NOT NULL AND queue_rank IS NOT {rank}")
+    return int(conn.execute(text(sql)).rowcount)

@@ -110,6 +110,11 @@ def score_values(contact: Contact, half_life_seconds: float) -> dict[str, Any]:
     }
 
 
+def queue_rank(contact: Contact, scores: dict[str, Any]) -> float | None:
+    """What the queue index sorts an owned contact by: its engagement rank."""
+    return scores["engagement_rank"] if contact.owner_id is not None else None
+
+
 def contact_values(contact: Contact) -> dict[str, Any]:
     """The contact's own row, without its scores (see ``score_values``)."""
     q = contact.qualification

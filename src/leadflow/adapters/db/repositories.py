@@ -30,6 +30,7 @@ from leadflow.adapters.db.mapping import (
     account_values,
     contact_from_row,
     contact_values,
+    queue_rank,
     score_values,
     shape_from_row,
     shape_row,
@@ -174,27 +175,32 @@ class SqlContactRepository:
             .where(t.identities.c.contact_id == contact_id).order_by(t.identities.c.id))
         return [(k, v) for k, v in rows]
 
+    def _own(self, contact: Contact, scores: dict[str, Any]) -> dict[str, Any]:
+        return {**contact_values(contact), "queue_rank": queue_rank(contact, scores)}
+
     def add(self, contact: Contact) -> int:
-        contact.id = _new_id(self.conn.execute(insert(t.contacts), contact_values(contact)))
-        self.conn.execute(insert(t.contact_scores), {
-            "contact_id": contact.id, **score_values(contact, self.half_life_seconds)})
+        scores = score_values(contact, self.half_life_seconds)
+        contact.id = _new_id(self.conn.execute(insert(t.contacts), self._own(contact, scores)))
+        self.conn.execute(insert(t.contact_scores), {"contact_id": contact.id, **scores})
         return contact.id
 
     def add_many(self, contacts: Sequence[Contact]) -> None:
         """Insert new contacts in one statement batch; each gets its id."""
         if not contacts:
             return
-        ids = insert_returning_ids(self.conn, t.contacts, [contact_values(c) for c in contacts])
+        scores = [score_values(c, self.half_life_seconds) for c in contacts]
+        ids = insert_returning_ids(self.conn, t.contacts, [
+            self._own(c, s) for c, s in zip(contacts, scores, strict=True)])
         for contact, cid in zip(contacts, ids, strict=True):
             contact.id = cid
         insert_rows(self.conn, t.contact_scores, [
-            {"contact_id": c.id, **score_values(c, self.half_life_seconds)} for c in contacts])
+            {"contact_id": c.id, **s} for c, s in zip(contacts, scores, strict=True)])
 
     def save(self, contact: Contact) -> None:
         assert contact.id is not None
-        self.conn.execute(update(t.contacts).where(t.contacts.c.id == contact.id),
-                          contact_values(contact))
         scores = score_values(contact, self.half_life_seconds)
+        self.conn.execute(update(t.contacts).where(t.contacts.c.id == contact.id),
+                          self._own(contact, scores))
         if not self.conn.execute(update(t.contact_scores)
                                  .where(t.contact_scores.c.contact_id == contact.id),
                                  scores).rowcount:
@@ -209,12 +215,12 @@ class SqlContactRepository:
         own, scores = [], []
         for contact in contacts:
             assert contact.id is not None
-            values = contact_values(contact)
+            score = score_values(contact, self.half_life_seconds)
+            values = self._own(contact, score)
             if columns is not None:
-                values = {c: values[c] for c in columns}
+                values = {c: values[c] for c in (*columns, "queue_rank")}
             own.append({**values, "_id": contact.id})
-            scores.append({**score_values(contact, self.half_life_seconds),
-                           "_id": contact.id})
+            scores.append({**score, "_id": contact.id})
         self.conn.execute(update(t.contacts).where(t.contacts.c.id == bindparam("_id")), own)
         self.conn.execute(update(t.contact_scores)
                           .where(t.contact_scores.c.contact_id == bindparam("_id")), scores)

@@ -85,11 +85,15 @@ contacts = Table(
     Column("temperature", String(10)),
     Column("temperature_until", Float),
     Column("last_event_at", Float),
+    # An owned contact's engagement rank (a copy of contact_scores.engagement_rank; NULL when
+    # nobody owns it), so that a rep's queue reads in order from one index.
+    Column("queue_rank", Float),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_contacts_stage", "stage"),
     Index("ix_contacts_temperature", "temperature"),
-    Index("ix_contacts_owner_stage_temperature", "owner_id", "stage", "temperature"),
+    Index("ix_contacts_owner_stage", "owner_id", "stage"),
+    Index("ix_contacts_owner_queue", "owner_id", "temperature", "queue_rank", "id", "stage"),
     Index("ix_contacts_fit_grade", "fit_grade"),
     Index("ix_contacts_temperature_until", "temperature_until"),
     # The few recycled contacts, for the rescore's recycle baselines (no scan of wide rows).

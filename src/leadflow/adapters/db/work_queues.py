@@ -25,9 +25,9 @@ def _name(first: str | None, last: str | None, email: str | None) -> str | None:
 def _page_ids(conn: Connection, config: LifecycleConfig, owned: Any, *, limit: int,
               offset: int) -> list[int]:
     """The ids of one page, temperature group by temperature group in queue order, each
-    group by score: each step reads one group of the rep's rows through the covering
-    (owner, stage, temperature) index, never the whole book sorted at once."""
-    c, s = t.contacts.c, t.contact_scores.c
+    group by score: each step reads the rep's group in order from the (owner, temperature,
+    queue rank) index and stops at the page's end."""
+    c = t.contacts.c
     groups: list[str | None] = [*config.temperature.queue_order, None]
     sizes: dict[str | None, int] | None = None
     if offset:  # skip whole groups by their size
@@ -45,8 +45,7 @@ def _page_ids(conn: Connection, config: LifecycleConfig, owned: Any, *, limit: i
                 continue
         same = c.temperature.is_(None) if temp is None else c.temperature == temp
         found = conn.execute(
-            select(c.id).select_from(t.contacts.join(t.contact_scores, s.contact_id == c.id))
-            .where(owned, same).order_by(s.engagement_rank.desc(), c.id)
+            select(c.id).where(owned, same).order_by(c.queue_rank.desc(), c.id.desc())
             .limit(limit - len(ids)).offset(skip)).scalars().all()
         ids.extend(found)
         skip = 0
