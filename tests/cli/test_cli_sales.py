@@ -87,7 +87,10 @@ def test_reassign_reject_and_the_cracks_list(cli_app: App) -> None:
     assert json.loads(run("queue", "--as", "eve@sales.example", "--json"))["total"] == 1
     run("reject", str(second), "-r", "a student", "--as", "rob@sales.example")
     assert json.loads(run("contact", "show", str(second), "--json"))["stage"] == "lead"
-    assert json.loads(run("cracks", "--json")) == {"without_open_task": [], "unassigned": []}
+    assert json.loads(run("cracks", "--json")) == {"without_open_task": [], "owner_inactive": [],
+                                                   "unassigned": []}
+    run("users", "set", "eve@sales.example", "--inactive")
+    assert [c["id"] for c in json.loads(run("cracks", "--json"))["owner_inactive"]] == [first]
     run("users", "set", "rob@sales.example", "--away-until", "2030-01-01")
     assert "away until 2030-01-01" in run("users", "list")
     assert "nothing to change" in run("users", "set", "rob@sales.example", code=2)

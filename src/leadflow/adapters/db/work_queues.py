@@ -97,8 +97,9 @@ def rep_queue(conn: Connection, config: LifecycleConfig, *, owner_id: int, now: 
 
 def falling_through_cracks(conn: Connection, config: LifecycleConfig, *,
                            owners: tuple[int, ...] | None, limit: int = 100) -> dict[str, Any]:
-    """Owned prospects and opportunities with no open task, and prospects nobody owns
-    (only when every owner is visible: ``owners`` None)."""
+    """Owned prospects and opportunities with no open task, those whose owner was
+    deactivated (nobody works them any more), and prospects nobody owns (only when every
+    owner is visible: ``owners`` None)."""
     c, tk = t.contacts.c, t.tasks.c
     stages = _owned_stages(config)
     no_task = ~exists().where(tk.contact_id == c.id, tk.done_at.is_(None))
@@ -109,6 +110,12 @@ def falling_through_cracks(conn: Connection, config: LifecycleConfig, *,
             c.stage_entered_at)
     orphans = conn.execute(select(*cols).where(*where).order_by(c.stage_entered_at, c.id)
                            .limit(limit)).all()
+    gone = select(t.users.c.id).where(t.users.c.active.is_(False))
+    inactive_where = [c.owner_id.in_(gone), c.stage.in_(stages)]
+    if owners is not None:
+        inactive_where.append(c.owner_id.in_(owners))
+    inactive = conn.execute(select(*cols).where(*inactive_where)
+                            .order_by(c.stage_entered_at, c.id).limit(limit)).all()
     unassigned = [] if owners is not None else conn.execute(
         select(*cols).where(c.owner_id.is_(None), c.stage.in_(stages))
         .order_by(c.stage_entered_at, c.id).limit(limit)).all()
@@ -118,4 +125,5 @@ def falling_through_cracks(conn: Connection, config: LifecycleConfig, *,
                 "temperature": r.temperature, "owner_id": r.owner_id,
                 "stage_entered_at": r.stage_entered_at}
     return {"without_open_task": [show(r) for r in orphans],
+            "owner_inactive": [show(r) for r in inactive],
             "unassigned": [show(r) for r in unassigned]}

@@ -142,6 +142,7 @@ class QueueRead(BaseModel):
 
 class CracksRead(BaseModel):
     without_open_task: list[dict[str, Any]]
+    owner_inactive: list[dict[str, Any]]
     unassigned: list[dict[str, Any]]
 
 

@@ -105,6 +105,7 @@ def cracks(as_user: As = None, as_json: JsonOpt = False) -> None:
         print_json(found)
         return
     for title, key in (("owned, without an open task", "without_open_task"),
+                       ("owned by a deactivated user", "owner_inactive"),
                        ("unassigned", "unassigned")):
         table(title, ["id", "name", "stage", "temperature", "owner", "in stage since"],
               [[x["id"], x["name"], x["stage"], x["temperature"], x["owner_id"],
