@@ -24,8 +24,9 @@ run: install
 	@echo "demo users: admin@leadflow.demo (admin), fanny@leadflow.demo (sales rep)," \
 		"password leadflow-demo; API tokens: leadflow users token EMAIL"
 
+# Whole files per worker: a file's module fixtures (an imported data set) are built once.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
