@@ -76,6 +76,16 @@ def _finish(uow: UnitOfWork, ctx: Context, contact: Contact, change: StageChange
 def move_stage(*, uow: UnitOfWork, ctx: Context, contact_id: int, to_stage: str,
                reason: str, actor: str = "user") -> Contact:
     """Move a contact to any stage by hand (forward or backward), with a reason."""
+    with uow:
+        contact = move_stage_in(uow, ctx, contact_id=contact_id, to_stage=to_stage,
+                                reason=reason, actor=actor)
+        uow.commit()
+    return contact
+
+
+def move_stage_in(uow: UnitOfWork, ctx: Context, *, contact_id: int, to_stage: str,
+                  reason: str, actor: str) -> Contact:
+    """``move_stage`` inside the caller's transaction (it commits)."""
     why = _reason(reason)
     cfg = ctx.config
     if not cfg.has_stage(to_stage):
@@ -85,24 +95,22 @@ def move_stage(*, uow: UnitOfWork, ctx: Context, contact_id: int, to_stage: str,
     if role == "erased":
         raise MoveNotAllowed("a contact is closed only at its own request: use erase",
                              field="stage")
-    with uow:
-        contact = load_contact(uow, contact_id)
-        _not_erased(contact, ctx)
-        if contact.stage == to_stage:
-            raise MoveNotAllowed(f"the contact is already in {to_stage}", field="stage")
-        now = ctx.clock.now()
-        if role == "excluded":
-            kind = "side"
-        elif cfg.rank(to_stage) > cfg.rank(contact.stage) >= 0:
-            kind = "forward"
-        else:
-            kind = "backward"
-        if kind == "backward":
-            # Evidence from before a move back must not carry the contact forward again.
-            recycle_now(contact, cfg, now=now)
-        change = move(contact, to_stage, at=now, actor=actor, config=cfg, reason=why, kind=kind)
-        _finish(uow, ctx, contact, change, actor=actor)
-        uow.commit()
+    contact = load_contact(uow, contact_id)
+    _not_erased(contact, ctx)
+    if contact.stage == to_stage:
+        raise MoveNotAllowed(f"the contact is already in {to_stage}", field="stage")
+    now = ctx.clock.now()
+    if role == "excluded":
+        kind = "side"
+    elif cfg.rank(to_stage) > cfg.rank(contact.stage) >= 0:
+        kind = "forward"
+    else:
+        kind = "backward"
+    if kind == "backward":
+        # Evidence from before a move back must not carry the contact forward again.
+        recycle_now(contact, cfg, now=now)
+    change = move(contact, to_stage, at=now, actor=actor, config=cfg, reason=why, kind=kind)
+    _finish(uow, ctx, contact, change, actor=actor)
     return contact
 
 
@@ -114,27 +122,42 @@ def disqualify(*, uow: UnitOfWork, ctx: Context, contact_id: int, reason: str,
                       actor=actor)
 
 
+def disqualify_in(uow: UnitOfWork, ctx: Context, *, contact_id: int, reason: str,
+                  actor: str) -> Contact:
+    """``disqualify`` inside the caller's transaction."""
+    return move_stage_in(uow, ctx, contact_id=contact_id,
+                         to_stage=ctx.config.first_stage("excluded").key, reason=reason,
+                         actor=actor)
+
+
 def recycle(*, uow: UnitOfWork, ctx: Context, contact_id: int, reason: str,
             actor: str = "user") -> Contact:
     """Send a prospect, opportunity or disqualified contact back to nurture (interest stage).
 
     Evidence older than the recycle no longer counts for the hand-off rule.
     """
+    with uow:
+        contact = recycle_in(uow, ctx, contact_id=contact_id, reason=reason, actor=actor)
+        uow.commit()
+    return contact
+
+
+def recycle_in(uow: UnitOfWork, ctx: Context, *, contact_id: int, reason: str,
+               actor: str) -> Contact:
+    """``recycle`` inside the caller's transaction."""
     why = _reason(reason)
     cfg = ctx.config
-    with uow:
-        contact = load_contact(uow, contact_id)
-        role = cfg.role_of(contact.stage)
-        if role not in RECYCLABLE_ROLES:
-            raise MoveNotAllowed(
-                f"only contacts in {', '.join(RECYCLABLE_ROLES)} stages can be recycled; "
-                f"this one is in {contact.stage} ({role})", field="stage")
-        now = ctx.clock.now()
-        recycle_now(contact, cfg, now=now)
-        change = move(contact, cfg.first_stage("interest").key, at=now, actor=actor, config=cfg,
-                      reason=why, kind="backward")
-        _finish(uow, ctx, contact, change, actor=actor)
-        uow.commit()
+    contact = load_contact(uow, contact_id)
+    role = cfg.role_of(contact.stage)
+    if role not in RECYCLABLE_ROLES:
+        raise MoveNotAllowed(
+            f"only contacts in {', '.join(RECYCLABLE_ROLES)} stages can be recycled; "
+            f"this one is in {contact.stage} ({role})", field="stage")
+    now = ctx.clock.now()
+    recycle_now(contact, cfg, now=now)
+    change = move(contact, cfg.first_stage("interest").key, at=now, actor=actor, config=cfg,
+                  reason=why, kind="backward")
+    _finish(uow, ctx, contact, change, actor=actor)
     return contact
 
 

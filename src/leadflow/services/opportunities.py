@@ -138,16 +138,16 @@ def _record_deal_event(uow: UnitOfWork, ctx: Context, opportunity: Opportunity, 
     return load_contact(uow, opportunity.contact_id).stage
 
 
-def _move_unless_there(*, uow_factory: UnitOfWorkFactory, ctx: Context, contact_id: int,
-                       stage: str, roles: tuple[str, ...], target_role: str, reason: str,
+def _move_unless_there(uow: UnitOfWork, ctx: Context, *, contact_id: int, stage: str,
+                       roles: tuple[str, ...], target_role: str, reason: str,
                        actor: str) -> None:
-    """Move the contact by hand to the first stage of ``target_role`` unless it is in a
-    stage of ``roles`` already (the rules moved it)."""
+    """Within the deal's transaction, move the contact by hand to the first stage of
+    ``target_role`` unless it is in a stage of ``roles`` already (the rules moved it)."""
     if ctx.config.role_of(stage) in roles:
         return
-    moves.move_stage(uow=uow_factory(), ctx=ctx, contact_id=contact_id,
-                     to_stage=ctx.config.first_stage(target_role).key, reason=reason,
-                     actor=actor)
+    moves.move_stage_in(uow, ctx, contact_id=contact_id,
+                        to_stage=ctx.config.first_stage(target_role).key, reason=reason,
+                        actor=actor)
 
 
 # ---------------------------------------------------------------- use cases
@@ -185,10 +185,10 @@ def create_opportunity(
         uow.history.add_audit(contact_id, now, actor, "opportunity_created", {
             "opportunity_id": opportunity.id, **values, "owner_id": opportunity.owner_id})
         stage_now = _record_deal_event(uow, ctx, opportunity, "deal_created", "created")
+        _move_unless_there(uow, ctx, contact_id=contact_id, stage=stage_now,
+                           roles=("commit", "won"), target_role="commit",
+                           reason=f"deal {opportunity.id} created", actor=actor)
         uow.commit()
-    _move_unless_there(uow_factory=uow_factory, ctx=ctx, contact_id=contact_id,
-                       stage=stage_now, roles=("commit", "won"), target_role="commit",
-                       reason=f"deal {opportunity.id} created", actor=actor)
     return opportunity
 
 
@@ -250,10 +250,10 @@ def win_opportunity(*, uow_factory: UnitOfWorkFactory, ctx: Context, opportunity
         uow.history.add_audit(won.contact_id, now, actor, "opportunity_won", {
             "opportunity_id": won.id, "amount": won.amount, "currency": won.currency})
         stage_now = _record_deal_event(uow, ctx, won, "deal_won", "won")
+        _move_unless_there(uow, ctx, contact_id=won.contact_id, stage=stage_now,
+                           roles=("won",), target_role="won", reason=f"deal {won.id} won",
+                           actor=actor)
         uow.commit()
-    _move_unless_there(uow_factory=uow_factory, ctx=ctx, contact_id=won.contact_id,
-                       stage=stage_now, roles=("won",), target_role="won",
-                       reason=f"deal {won.id} won", actor=actor)
     return won
 
 
@@ -289,15 +289,15 @@ def lose_opportunity(*, uow_factory: UnitOfWorkFactory, ctx: Context, opportunit
             "opportunity_id": lost.id, "lost_reason": why, "note": remark or None,
             "then": next_move if moving else None,
             "other_open_opportunities": [o.id for o in others]})
+        if moving:  # in the same transaction: the deal is not lost without its move
+            move_reason = f"lost deal: {why}"
+            if next_move == "nurture":
+                moves.recycle_in(uow, ctx, contact_id=lost.contact_id, reason=move_reason,
+                                 actor=actor)
+            else:
+                moves.disqualify_in(uow, ctx, contact_id=lost.contact_id, reason=move_reason,
+                                    actor=actor)
         uow.commit()
-    if moving:
-        move_reason = f"lost deal: {why}"
-        if next_move == "nurture":
-            moves.recycle(uow=uow_factory(), ctx=ctx, contact_id=lost.contact_id,
-                          reason=move_reason, actor=actor)
-        else:
-            moves.disqualify(uow=uow_factory(), ctx=ctx, contact_id=lost.contact_id,
-                             reason=move_reason, actor=actor)
     return lost
 
 
