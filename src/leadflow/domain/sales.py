@@ -9,6 +9,8 @@ ACTIVITY_KINDS = ("call", "email", "meeting", "note")
 DIRECTIONS = ("outbound", "inbound")
 DEAL_STATUSES = ("open", "won", "lost")
 FOLLOW_UP = "follow_up"
+SALES_STAGE_ROLES = ("handoff", "commit")  # stages whose contacts sales owns and follows up
+MAX_TS = 4_102_444_800.0  # 2100-01-01: the latest time (UTC seconds) a task or activity takes
 
 # The event an activity records, so that scoring rules can count it (a reply, a call answered).
 # Outbound emails and notes score nothing by default but stay on the timeline.

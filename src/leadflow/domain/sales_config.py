@@ -82,6 +82,14 @@ class SalesConfig:
     def sla_seconds(self, temperature: str | None) -> float:
         return self.follow_up[temperature or "new"].seconds(self.calendar)
 
+    def follow_up_due(self, at: float, temperature: str | None) -> float:
+        """When a hand-off's first follow-up is due: the temperature's SLA after ``at``."""
+        return self.calendar.add(at, self.sla_seconds(temperature))
+
+    def cadence_due(self, at: float) -> float:
+        """When the next follow-up is due after one was done (or a task with no date)."""
+        return self.calendar.add(at, self.cadence.seconds(self.calendar))
+
     def deal_stage(self, key: str) -> DealStage:
         for s in self.deal_stages:
             if s.key == key:

@@ -8,15 +8,11 @@ from collections.abc import Callable
 from leadflow.domain.errors import Forbidden, InvalidInput
 from leadflow.domain.model import Contact
 from leadflow.domain.ports import UnitOfWork
+from leadflow.domain.sales import SALES_STAGE_ROLES
 from leadflow.domain.users import SALES_ROLES, Principal
 from leadflow.services.common import load_contact
 from leadflow.services.context import Context
-from leadflow.services.handoff import (
-    SALES_STAGE_ROLES,
-    announce,
-    hand_off,
-    open_follow_up,
-)
+from leadflow.services.handoff import announce, hand_off, hand_off_if_needed
 from leadflow.services.users import find_user
 
 SWEEP_BATCH = 200
@@ -68,9 +64,7 @@ def reassign(*, uow: UnitOfWork, ctx: Context, contact_id: int, owner: str | int
         contact.updated_at = now
         uow.tasks.reassign_open(contact_id, new.id)
         uow.opportunities.reassign_owner(contact_id, new.id)
-        if not uow.tasks.open_for(contact_id) and \
-                ctx.config.role_of(contact.stage) in SALES_STAGE_ROLES:
-            open_follow_up(uow, ctx.config, contact, at=now, actor=actor)
+        hand_off_if_needed(uow, ctx.config, contact, at=now, actor=actor)
         uow.history.add_audit(contact_id, now, actor, "reassigned", {
             "from_owner_id": before, "owner_id": new.id, "owner": new.email, "reason": why})
         announce(uow, contact, new, None, at=now, rule="manual", reason=why)

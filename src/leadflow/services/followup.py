@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from leadflow.domain.errors import InvalidInput, LeadflowError, MoveNotAllowed
 from leadflow.domain.ports import UnitOfWork
-from leadflow.domain.sales import FOLLOW_UP, TASK_KINDS, Task
+from leadflow.domain.sales import FOLLOW_UP, MAX_TS, SALES_STAGE_ROLES, TASK_KINDS, Task
 from leadflow.domain.users import Principal, User
 from leadflow.domain.webhooks import (
     MILESTONE_REACHED,
@@ -24,8 +24,6 @@ from leadflow.services.common import load_contact
 from leadflow.services.context import Context
 from leadflow.services.handoff import HANDOFF, follow_up_title
 
-OWNED_ROLES = (HANDOFF, "commit")
-MAX_TS = 4_102_444_800.0  # 2100-01-01
 log = logging.getLogger("leadflow.followup")
 SAL = "sal"
 SWEEP_BATCH = 500
@@ -63,9 +61,7 @@ def create_task(*, uow: UnitOfWork, ctx: Context, contact_id: int, kind: str,
         user = uow.users.get(owner)
         if user is None or not user.active:
             raise InvalidInput(f"no active user {owner}", field="owner_id")
-        sales = ctx.config.sales
-        due = due_at if due_at is not None else sales.calendar.add(
-            now, sales.cadence.seconds(sales.calendar))
+        due = due_at if due_at is not None else ctx.config.sales.cadence_due(now)
         task = uow.tasks.add(contact_id=contact_id, owner_id=owner, kind=kind,
                              title=_title(title, follow_up_title(contact)), due_at=due, at=now,
                              by=actor)
@@ -95,10 +91,8 @@ def complete_task(*, uow: UnitOfWork, ctx: Context, task_id: int, outcome: str |
                               {"task_id": task_id, "outcome": outcome})
         follow: Task | None = None
         if contact.owner_id is not None and not uow.tasks.open_for(task.contact_id) and \
-                ctx.config.role_of(contact.stage) in OWNED_ROLES:
-            sales = ctx.config.sales
-            due = next_due_at if next_due_at is not None else sales.calendar.add(
-                now, sales.cadence.seconds(sales.calendar))
+                ctx.config.role_of(contact.stage) in SALES_STAGE_ROLES:
+            due = next_due_at if next_due_at is not None else ctx.config.sales.cadence_due(now)
             follow = uow.tasks.add(contact_id=task.contact_id, owner_id=contact.owner_id,
                                    kind=FOLLOW_UP,
                                    title=_title(next_title, follow_up_title(contact)),
@@ -112,7 +106,7 @@ def accept(*, uow: UnitOfWork, ctx: Context, contact_id: int, principal: Princip
     now = ctx.clock.now()
     with uow:
         contact = load_contact(uow, contact_id)
-        if ctx.config.role_of(contact.stage) not in OWNED_ROLES:
+        if ctx.config.role_of(contact.stage) not in SALES_STAGE_ROLES:
             raise MoveNotAllowed(f"only a prospect or opportunity can be accepted; this "
                                  f"contact is {contact.stage}", field="stage")
         if SAL not in ctx.config.milestone_keys():

@@ -8,12 +8,11 @@ from leadflow.domain.assignment import Assignment, Rep, choose_owner
 from leadflow.domain.config import LifecycleConfig
 from leadflow.domain.model import Contact
 from leadflow.domain.ports import UnitOfWork
-from leadflow.domain.sales import FOLLOW_UP, Task
+from leadflow.domain.sales import FOLLOW_UP, SALES_STAGE_ROLES, Task
 from leadflow.domain.users import SALES_ROLES, User
 from leadflow.domain.webhooks import CONTACT_ASSIGNED
 
 HANDOFF = "handoff"
-SALES_STAGE_ROLES = (HANDOFF, "commit")  # stages whose contacts sales owns and follows up
 
 
 def _reps(users: list[User], at: float) -> list[Rep]:
@@ -31,8 +30,7 @@ def open_follow_up(uow: UnitOfWork, config: LifecycleConfig, contact: Contact, *
     """A follow-up task for the owner, due within the SLA of the contact's temperature."""
     assert contact.id is not None
     assert contact.owner_id is not None
-    sales = config.sales
-    due = sales.calendar.add(at, sales.sla_seconds(contact.temperature))
+    due = config.sales.follow_up_due(at, contact.temperature)
     return uow.tasks.add(contact_id=contact.id, owner_id=contact.owner_id, kind=FOLLOW_UP,
                          title=follow_up_title(contact), due_at=due, at=at, by=actor)
 

@@ -11,6 +11,7 @@ from leadflow.domain.model import Contact, StageChange
 from leadflow.domain.ports import Mailer, UnitOfWork
 from leadflow.domain.qualification import evaluate as evaluate_qualification
 from leadflow.domain.qualification import parse_answer
+from leadflow.domain.sales import SALES_STAGE_ROLES
 from leadflow.services.common import (
     load_contact,
     persist_outcome,
@@ -20,7 +21,6 @@ from leadflow.services.common import (
 from leadflow.services.context import Context
 
 RECYCLABLE_ROLES = ("handoff", "commit", "excluded")
-SALES_ROLES_OF_STAGE = ("handoff", "commit")
 
 
 def _reason(reason: str | None) -> str:
@@ -42,10 +42,10 @@ def _leave_sales(uow: UnitOfWork, ctx: Context, contact: Contact, change: StageC
     cfg = ctx.config
     assert contact.id is not None
     if not change.from_stage or not cfg.has_stage(change.from_stage) or (
-            cfg.role_of(change.from_stage) not in SALES_ROLES_OF_STAGE):
+            cfg.role_of(change.from_stage) not in SALES_STAGE_ROLES):
         return
     to_role = cfg.role_of(change.to_stage)
-    if to_role in SALES_ROLES_OF_STAGE or to_role == "won":
+    if to_role in SALES_STAGE_ROLES or to_role == "won":
         return
     uow.tasks.close_open(contact.id, at=change.at, by=actor,
                          outcome=f"left {change.from_stage} for {change.to_stage}")

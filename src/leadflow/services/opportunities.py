@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from leadflow.domain.errors import Conflict, InvalidInput, MoveNotAllowed, NotFound
 from leadflow.domain.model import Contact
 from leadflow.domain.ports import UnitOfWork, UnitOfWorkFactory
-from leadflow.domain.sales import DEAL_STATUSES, Opportunity
+from leadflow.domain.sales import DEAL_STATUSES, SALES_STAGE_ROLES, Opportunity
 from leadflow.domain.sales_config import LOST_NEXT
 from leadflow.domain.users import SALES_ROLES, Principal
 from leadflow.services import moves
@@ -281,7 +281,7 @@ def lose_opportunity(*, uow_factory: UnitOfWorkFactory, ctx: Context, opportunit
         contact = load_contact(uow, before.contact_id)
         others = [o for o in uow.opportunities.of_contact(before.contact_id)
                   if o.status == "open" and o.id != before.id]
-        moving = not others and ctx.config.role_of(contact.stage) in ("handoff", "commit")
+        moving = not others and ctx.config.role_of(contact.stage) in SALES_STAGE_ROLES
         now = ctx.clock.now()
         lost = replace(before, status="lost", lost_reason=why, closed_at=now, updated_at=now)
         uow.opportunities.save(lost)

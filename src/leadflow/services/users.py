@@ -169,12 +169,18 @@ def principal_for(*, uow: UnitOfWork, key: ApiKey) -> Principal:
                               field="authorization")
     with uow:
         user = uow.users.get(key.user_id)
-        team = uow.users.team_ids(user.team) if user is not None and user.team and \
-            user.role == "sales_manager" else frozenset()
+        team = _team_of(uow, user) if user is not None else frozenset()
     if user is None or not user.active:
         raise Unauthenticated("the user of this key is deactivated", field="authorization")
     made = principal_of(user, scope=capped_scope(key.scopes, user.role), team_ids=team)
     return replace(made, name=f"{made.name} via key {key.name}"[:200])  # actor columns: 200
+
+
+def _team_of(uow: UnitOfWork, user: User) -> frozenset[int]:
+    """The users a sales manager sees the contacts of (their team); nobody for the others."""
+    if user.role != "sales_manager" or not user.team:
+        return frozenset()
+    return uow.users.team_ids(user.team)
 
 
 def principal_of(user: User, *, scope: str, team_ids: frozenset[int] = frozenset()
@@ -187,13 +193,8 @@ def acting_as(*, uow: UnitOfWork, ref: str | int) -> Principal:
     """The CLI's ``--as USER``: act with that user's full rights (and no more)."""
     with uow:
         user = find_user(uow, ref)
-        team = uow.users.team_ids(user.team) if user.team and user.role == "sales_manager" \
-            else frozenset()
+        team = _team_of(uow, user)
     if not user.active:
         raise InvalidInput(f"user {user.email} is deactivated", field="as")
     return principal_of(user, scope=ROLE_SCOPE[user.role], team_ids=team)
 
-
-def sales_users(*, uow: UnitOfWork) -> list[User]:
-    with uow:
-        return [u for u in uow.users.all() if u.role in SALES_ROLES]

@@ -10,12 +10,11 @@ from sqlalchemy import Connection, and_, exists, func, select
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.read_models import score_now
 from leadflow.domain.config import LifecycleConfig
-
-OWNED_ROLES = ("handoff", "commit")
+from leadflow.domain.sales import SALES_STAGE_ROLES
 
 
 def _owned_stages(config: LifecycleConfig) -> list[str]:
-    return [s.key for s in config.stages if s.role in OWNED_ROLES]
+    return [s.key for s in config.stages if s.role in SALES_STAGE_ROLES]
 
 
 def _name(first: str | None, last: str | None, email: str | None) -> str | None:

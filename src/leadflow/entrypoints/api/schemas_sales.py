@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_TS = 4_102_444_800.0  # 2100-01-01: times are UTC seconds
+from leadflow.domain.sales import MAX_TS
 
 
 class Strict(BaseModel):
