@@ -19,6 +19,10 @@ engine = context.config.attributes["engine"]
 
 def run(connection: Connection) -> None:
     with connection.begin():
+        if connection.dialect.name == "sqlite":
+            # pysqlite opens no transaction before DDL: without this BEGIN each statement
+            # commits alone, and a migration cut short leaves half its changes behind.
+            connection.exec_driver_sql("BEGIN")
         context.configure(
             connection=connection,
             target_metadata=metadata,
