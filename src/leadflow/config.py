@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import cached_property
 from pathlib import Path
 
@@ -53,6 +55,16 @@ class Settings(BaseSettings):
     inbound_address: str | None = Field(
         default=None, description="Address reps BCC or forward emails to, to log them")
 
+    secret_key: str | None = Field(
+        default=None, description="Signs links in email and sessions; default: a random key "
+                                  "kept in data_dir/secret.key (set it when several machines "
+                                  "serve one install)")
+    public_url: str = Field(default="http://127.0.0.1:8000",
+                            description="Where mailboxes reach leadflow: links in email")
+    mail_batch_size: int = Field(default=200, gt=0, description="Emails one send job claims")
+    mail_interval_seconds: float = Field(default=10.0, gt=0,
+                                         description="How often the worker sends queued email")
+
     @model_validator(mode="after")
     def _lease_covers_a_post(self) -> Settings:
         if self.webhook_timeout_seconds >= self.webhook_lease_seconds:
@@ -66,6 +78,23 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'leadflow.db').resolve()}"
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            try:
+                os.link(tmp, path)  # the first process to create it wins; others read it
+            except FileExistsError:
+                pass
+            tmp.unlink(missing_ok=True)
+        return path.read_text().strip().encode()
 
     @property
     def queue_path(self) -> Path:

@@ -25,6 +25,7 @@ from leadflow.domain.config_parsing import (
 )
 from leadflow.domain.errors import ConfigInvalid, ConfigProblem
 from leadflow.domain.matching import SHAPE_FIELDS, EventShape, Matcher
+from leadflow.domain.nurture_config import NurtureConfig, parse_nurture
 from leadflow.domain.sales_config import SalesConfig, parse_sales
 
 ROLES = ("entry", "interest", "handoff", "commit", "won", "excluded", "erased")
@@ -195,6 +196,7 @@ class LifecycleConfig:
     questions: tuple[Question, ...]
     temperature: TemperatureConfig
     sales: SalesConfig = field(default_factory=SalesConfig)
+    nurture: NurtureConfig = field(default_factory=NurtureConfig)
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     _signals_by_shape: dict[EventShape, list[str]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False)
@@ -602,7 +604,7 @@ def _parse_temperature(data: Any, problems: Problems, signals: set[str]) -> Temp
 
 
 TOP_LEVEL = ("version", "stages", "milestones", "signals", "engagement", "fit",
-             "qualification", "temperature", "sales")
+             "qualification", "temperature", "sales", "nurture")
 
 
 def parse_config(data: Any, *, source: str = "<config>") -> LifecycleConfig:
@@ -633,11 +635,17 @@ def parse_config(data: Any, *, source: str = "<config>") -> LifecycleConfig:
     questions = _parse_questions(root.get("qualification", {}), problems)
     temperature = _parse_temperature(root.get("temperature"), problems, names)
     sales = parse_sales(root.get("sales"), problems)
+    nurture = parse_nurture(root.get("nurture"), problems)
+    milestone_keys = {m.key for m in milestones}
+    for i, responder in enumerate(nurture.autoresponders):
+        if responder.trigger == "milestone" and responder.match not in milestone_keys:
+            problems.add(f"nurture.autoresponders[{i}].when.milestone",
+                         f"unknown milestone {responder.match!r}")
     if problems.items:
         raise ConfigInvalid(source, problems.items)
     digest = hashlib.sha256(json.dumps(root, sort_keys=True, default=str).encode()).hexdigest()
     return LifecycleConfig(
         version=str(version), digest=digest, stages=stages, milestones=milestones,
         signals=signals, engagement=engagement, fit=fit, questions=questions,
-        temperature=temperature, sales=sales, raw=root,
+        temperature=temperature, sales=sales, nurture=nurture, raw=root,
     )

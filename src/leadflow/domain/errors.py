@@ -17,6 +17,7 @@ entrypoints map the classes to exit codes (CLI) and HTTP statuses (API):
 - ``TooLarge`` (413 in the REST API; 400 on the tracking API, as Segment answers): a body
   over its size limit.
 - ``Unavailable`` (503): the database cannot be reached or opened.
+- ``Undeliverable`` (422): the mail server refused the recipient for good (a hard bounce).
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ class ConcurrentChange(Conflict):
 
 class Unavailable(LeadflowError):
     code = "unavailable"
+
+
+class Undeliverable(LeadflowError):
+    code = "undeliverable"
 
 
 class Unauthenticated(LeadflowError):

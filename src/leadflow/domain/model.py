@@ -104,6 +104,7 @@ class Contact:
     last_event_at: float | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    mail_status: str | None = None  # bounced | complained
 
     @property
     def email_domain(self) -> str | None:

@@ -10,6 +10,13 @@ from typing import Any, Protocol
 from leadflow.domain.access import ApiKey
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
+from leadflow.domain.nurture_ports import (
+    ContentRepository,
+    EnrollmentRepository,
+    FormRepository,
+    MailRepository,
+    TrackRepository,
+)
 from leadflow.domain.sales import Activity, Opportunity, Task
 from leadflow.domain.users import User
 from leadflow.domain.webhooks import STAGE_CHANGED, Message
@@ -254,6 +261,11 @@ class UnitOfWork(Protocol):
     tasks: TaskRepository
     activities: ActivityRepository
     opportunities: OpportunityRepository
+    content: ContentRepository
+    forms: FormRepository
+    tracks: TrackRepository
+    enrollments: EnrollmentRepository
+    mail: MailRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

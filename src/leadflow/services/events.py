@@ -263,6 +263,7 @@ def merge_contacts(*, uow: UnitOfWork, ctx: Context, survivor: Contact, absorbed
     uow.tasks.reassign(absorbed.id, survivor.id)
     uow.activities.reassign(absorbed.id, survivor.id)
     uow.opportunities.reassign(absorbed.id, survivor.id)
+    uow.mail.reassign(absorbed.id, survivor.id)
     for name in ("email", "phone", "first_name", "last_name", "title", "seniority",
                  "account_role", "country", "region", "language", "source", "account_id",
                  "referred_by_id", "owner_id"):

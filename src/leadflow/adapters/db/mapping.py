@@ -22,7 +22,7 @@ CONTACT_SCALARS = ("email", "phone", "first_name", "last_name", "title", "senior
                    "account_role", "country", "region", "language", "source", "account_id",
                    "referred_by_id", "owner_id", "attributes", "stage", "stage_entered_at",
                    "recycled_at", "temperature", "temperature_until",
-                   "last_event_at", "created_at", "updated_at")
+                   "last_event_at", "created_at", "updated_at", "mail_status")
 
 
 def shape_signature(shape: EventShape) -> str:

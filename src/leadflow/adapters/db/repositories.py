@@ -36,6 +36,13 @@ from leadflow.adapters.db.mapping import (
     shape_row,
     shape_signature,
 )
+from leadflow.adapters.db.nurture_repositories import (
+    SqlContentRepository,
+    SqlEnrollmentRepository,
+    SqlFormRepository,
+    SqlMailRepository,
+    SqlTrackRepository,
+)
 from leadflow.adapters.db.operations import (
     SqlApiKeyRepository,
     SqlOutboxRepository,
@@ -50,6 +57,13 @@ from leadflow.adapters.db.sales_repositories import (
 from leadflow.domain.errors import ConcurrentChange
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
+from leadflow.domain.nurture_ports import (
+    ContentRepository,
+    EnrollmentRepository,
+    FormRepository,
+    MailRepository,
+    TrackRepository,
+)
 from leadflow.domain.ports import (
     AccountRepository,
     ActivityRepository,
@@ -522,6 +536,11 @@ class SqlUnitOfWork:
         self.tasks: TaskRepository = SqlTaskRepository(self.conn)
         self.activities: ActivityRepository = SqlActivityRepository(self.conn)
         self.opportunities: OpportunityRepository = SqlOpportunityRepository(self.conn)
+        self.content: ContentRepository = SqlContentRepository(self.conn)
+        self.forms: FormRepository = SqlFormRepository(self.conn)
+        self.tracks: TrackRepository = SqlTrackRepository(self.conn)
+        self.enrollments: EnrollmentRepository = SqlEnrollmentRepository(self.conn)
+        self.mail: MailRepository = SqlMailRepository(self.conn)
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

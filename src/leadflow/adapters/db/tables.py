@@ -88,6 +88,7 @@ contacts = Table(
     # An owned contact's engagement rank (a copy of contact_scores.engagement_rank; NULL when
     # nobody owns it), so that a rep's queue reads in order from one index.
     Column("queue_rank", Float),
+    Column("mail_status", String(20)),  # bounced | complained: no more email
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_contacts_stage", "stage"),
@@ -355,4 +356,104 @@ opportunities = Table(
     Index("ix_opportunities_owner_status", "owner_id", "status"),
     Index("ix_opportunities_status_stage", "status", "deal_stage"),
     sqlite_autoincrement=True,  # event ids are built from deal ids: never reuse one
+)
+
+# The content library: what nurture emails send and what "next best content" picks from.
+content_items = Table(
+    "content_items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(100), nullable=False, unique=True),
+    Column("title", String(300), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("path", String(2000), nullable=False),  # what page-view events of it carry
+    Column("maturity", String(20), nullable=False),
+    Column("format", String(30), nullable=False),
+    Column("premium", Boolean, nullable=False),
+    Column("topics", JSON, nullable=False),
+    Column("language", String(10), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("archived", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_content_items_path", "path"),
+)
+
+# Forms: on a hosted landing page (/p/<key>) or posted from another site.
+forms = Table(
+    "forms", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(100), nullable=False, unique=True),
+    Column("name", String(300), nullable=False),
+    Column("headline", String(300), nullable=False),
+    Column("pitch", Text, nullable=False),
+    Column("item_id", Integer, ForeignKey("content_items.id")),  # the content it gates
+    Column("fields", JSON, nullable=False),  # progressive profiling: asked in this order
+    Column("max_fields", Integer, nullable=False),
+    Column("consent_label", Text, nullable=False),
+    Column("newsletter", Boolean, nullable=False),  # offers a newsletter subscription
+    Column("language", String(10), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Tracks defined through the API (the configuration file holds the others).
+nurture_tracks = Table(
+    "nurture_tracks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(100), nullable=False, unique=True),
+    Column("definition", JSON, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Where each contact is in each track: active (next step at next_at), done, or left.
+enrollments = Table(
+    "enrollments", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("track_key", String(100), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("next_at", Float),
+    Column("entered_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("reason", String(300)),
+    UniqueConstraint("contact_id", "track_key"),
+    Index("ix_enrollments_due", "next_at",
+          sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+)
+
+# Every email leadflow sends for nurture, newsletters and forms, from queued to sent. The
+# dedupe key makes each send happen once; no body or address is kept here.
+mail_messages = Table(
+    "mail_messages", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("category", String(20), nullable=False),  # transactional | marketing | newsletter
+    Column("priority", Integer, nullable=False),
+    Column("dedupe_key", String(300), nullable=False, unique=True),
+    Column("template", String(50), nullable=False),
+    Column("item_id", Integer, ForeignKey("content_items.id")),
+    Column("track_key", String(100)),
+    Column("step", Integer),
+    Column("form_key", String(100)),
+    Column("sender_id", Integer, ForeignKey("users.id")),  # a sales track: the owner
+    Column("status", String(10), nullable=False),  # queued | sending | sent | skipped | failed
+    Column("not_before", Float, nullable=False),
+    Column("expires_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("claimed_at", Float),
+    Column("sent_at", Float),
+    Column("attempts", Integer, nullable=False),
+    Column("message_id", String(300)),
+    Column("subject", String(500)),
+    Column("reason", String(300)),
+    Column("opened_at", Float),
+    Column("clicked_at", Float),
+    Index("ix_mail_messages_due", "not_before", "priority",
+          sqlite_where=text("status = 'queued'"), postgresql_where=text("status = 'queued'")),
+    Index("ix_mail_messages_contact", "contact_id", "status", "claimed_at"),
+    sqlite_autoincrement=True,  # links in sent emails name message ids: never reuse one
 )

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from leadflow.config import Settings
-from leadflow.domain.errors import Unavailable
+from leadflow.domain.errors import Unavailable, Undeliverable
 from leadflow.domain.ports import Mailer, OutgoingMail
 
 
@@ -50,6 +50,12 @@ class SmtpMailer:
                 if self.username:
                     smtp.login(self.username, self.password or "")
                 smtp.send_message(build_message(mail))
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if codes and all(500 <= code < 600 for code in codes):
+                raise Undeliverable(f"the mail server refused the recipient: {codes[0]}",
+                                    field="email") from None
+            raise Unavailable(f"the mail server deferred the recipient: {codes}") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise Unavailable(f"cannot send email through {self.host}:{self.port}: "
                               f"{type(exc).__name__}: {exc}") from None

@@ -24,13 +24,14 @@ from leadflow.domain.errors import (
     TooLarge,
     Unauthenticated,
     Unavailable,
+    Undeliverable,
 )
 
 log = logging.getLogger("leadflow.api")
 
 STATUS = {InvalidInput: 422, ConfigInvalid: 422, NotFound: 404, Conflict: 409,
           MoveNotAllowed: 409, Suppressed: 409, Unauthenticated: 401, Forbidden: 403,
-          TooLarge: 413, Unavailable: 503}
+          TooLarge: 413, Unavailable: 503, Undeliverable: 422}
 
 
 def status_of(exc: LeadflowError) -> int:

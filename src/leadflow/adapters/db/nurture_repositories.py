@@ -1,0 +1,375 @@
+"""Repositories of content, forms, nurture tracks and enrollments, and queued email."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.bulk_rows import is_postgresql
+from leadflow.domain.content import CONSUMING_EVENTS, Consumed, ContentItem
+from leadflow.domain.forms import Form
+from leadflow.domain.mail_policy import QUEUED, SENDING, SENT, SKIPPED, MailMessage
+from leadflow.domain.nurture import Enrollment
+
+ITEM_FIELDS = ("key", "title", "url", "maturity", "format", "premium", "language", "summary",
+               "archived")
+
+
+def _item(row: Any) -> ContentItem:
+    m = row._mapping
+    return ContentItem(id=m["id"], topics=tuple(m["topics"] or ()),
+                       **{f: m[f] for f in ITEM_FIELDS})
+
+
+def _item_values(item: ContentItem) -> dict[str, Any]:
+    return {**{f: getattr(item, f) for f in ITEM_FIELDS}, "topics": list(item.topics),
+            "path": item.path}
+
+
+class SqlContentRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, item: ContentItem, at: float) -> ContentItem:
+        result = self.conn.execute(insert(t.content_items).values(
+            **_item_values(item), created_at=at, updated_at=at))
+        key = result.inserted_primary_key
+        assert key is not None
+        return replace(item, id=int(key[0]))
+
+    def save(self, item: ContentItem, at: float) -> None:
+        self.conn.execute(update(t.content_items).where(t.content_items.c.id == item.id)
+                          .values(**_item_values(item), updated_at=at))
+
+    def get(self, key: str) -> ContentItem | None:
+        row = self.conn.execute(select(t.content_items).where(
+            t.content_items.c.key == key)).first()
+        return _item(row) if row else None
+
+    def get_by_id(self, item_id: int) -> ContentItem | None:
+        row = self.conn.execute(select(t.content_items).where(
+            t.content_items.c.id == item_id)).first()
+        return _item(row) if row else None
+
+    def by_ids(self, item_ids: Sequence[int]) -> dict[int, ContentItem]:
+        if not item_ids:
+            return {}
+        rows = self.conn.execute(select(t.content_items).where(
+            t.content_items.c.id.in_(sorted(set(item_ids)))))
+        return {r.id: _item(r) for r in rows}
+
+    def search(self, *, maturity: str | None = None, format: str | None = None,
+               language: str | None = None, topic: str | None = None,
+               include_archived: bool = False, limit: int = 100, offset: int = 0
+               ) -> list[ContentItem]:
+        c = t.content_items.c
+        query = select(t.content_items).order_by(c.key)
+        if maturity:
+            query = query.where(c.maturity == maturity)
+        if format:
+            query = query.where(c.format == format)
+        if language:
+            query = query.where(c.language == language)
+        if not include_archived:
+            query = query.where(c.archived.is_(False))
+        items = [_item(r) for r in self.conn.execute(query)]
+        if topic:  # topics are a JSON list: filter here, the library is small
+            items = [i for i in items if topic.lower() in i.topics]
+        return items[offset:offset + limit]
+
+    def active(self) -> list[ContentItem]:
+        return self.search(limit=1_000_000)
+
+    def consumed(self, contact_id: int) -> list[Consumed]:
+        e, s, c = t.events.c, t.event_shapes.c, t.content_items.c
+        rows = self.conn.execute(
+            select(c.id, func.max(e.ts).label("at"))
+            .select_from(t.events.join(t.event_shapes, t.event_shapes.c.id == e.shape_id)
+                         .join(t.content_items, or_(c.path == s.url, c.path + "/" == s.url)))
+            .where(e.contact_id == contact_id, s.type.in_(CONSUMING_EVENTS))
+            .group_by(c.id)).all()
+        items = self.by_ids([r.id for r in rows])
+        out = [Consumed(item=items[r.id], at=float(r.at)) for r in rows]
+        out.sort(key=lambda x: (-x.at, x.item.key))
+        return out
+
+
+FORM_FIELDS = ("key", "name", "headline", "pitch", "max_fields", "consent_label", "newsletter",
+               "language", "active")
+
+
+class SqlFormRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _values(self, form: Form) -> dict[str, Any]:
+        item_id = None
+        if form.item_key:
+            item_id = self.conn.execute(select(t.content_items.c.id).where(
+                t.content_items.c.key == form.item_key)).scalar()
+        return {**{f: getattr(form, f) for f in FORM_FIELDS}, "fields": list(form.fields),
+                "item_id": item_id}
+
+    def _form(self, row: Any) -> Form:
+        m = row._mapping
+        return Form(id=m["id"], fields=tuple(m["fields"] or ()), item_key=m["item_key"],
+                    **{f: m[f] for f in FORM_FIELDS})
+
+    def _select(self) -> Any:
+        return (select(t.forms, t.content_items.c.key.label("item_key"))
+                .select_from(t.forms.outerjoin(t.content_items,
+                                               t.content_items.c.id == t.forms.c.item_id)))
+
+    def add(self, form: Form, at: float) -> Form:
+        result = self.conn.execute(insert(t.forms).values(**self._values(form), created_at=at,
+                                                          updated_at=at))
+        key = result.inserted_primary_key
+        assert key is not None
+        return replace(form, id=int(key[0]))
+
+    def save(self, form: Form, at: float) -> None:
+        self.conn.execute(update(t.forms).where(t.forms.c.id == form.id)
+                          .values(**self._values(form), updated_at=at))
+
+    def get(self, key: str) -> Form | None:
+        row = self.conn.execute(self._select().where(t.forms.c.key == key)).first()
+        return self._form(row) if row else None
+
+    def all(self) -> list[Form]:
+        return [self._form(r) for r in self.conn.execute(self._select().order_by(t.forms.c.key))]
+
+
+class SqlTrackRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def put(self, key: str, definition: dict[str, Any], at: float) -> None:
+        c = t.nurture_tracks.c
+        done = self.conn.execute(update(t.nurture_tracks).where(c.key == key).values(
+            definition=definition, active=True, updated_at=at))
+        if not done.rowcount:
+            self.conn.execute(insert(t.nurture_tracks).values(
+                key=key, definition=definition, active=True, created_at=at, updated_at=at))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        c = t.nurture_tracks.c
+        value = self.conn.execute(select(c.definition).where(c.key == key,
+                                                             c.active.is_(True))).scalar()
+        return dict(value) if value else None
+
+    def all_active(self) -> list[dict[str, Any]]:
+        c = t.nurture_tracks.c
+        return [dict(v) for v in self.conn.execute(
+            select(c.definition).where(c.active.is_(True)).order_by(c.key)).scalars()]
+
+    def deactivate(self, key: str, at: float) -> bool:
+        c = t.nurture_tracks.c
+        return bool(self.conn.execute(update(t.nurture_tracks).where(
+            c.key == key, c.active.is_(True)).values(active=False, updated_at=at)).rowcount)
+
+
+ENROLLMENT_FIELDS = ("contact_id", "track_key", "status", "step", "next_at", "entered_at",
+                     "updated_at", "reason")
+
+
+def _enrollment(row: Any) -> Enrollment:
+    m = row._mapping
+    return Enrollment(id=m["id"], **{f: m[f] for f in ENROLLMENT_FIELDS})
+
+
+class SqlEnrollmentRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def of_contact(self, contact_id: int) -> list[Enrollment]:
+        c = t.enrollments.c
+        return [_enrollment(r) for r in self.conn.execute(
+            select(t.enrollments).where(c.contact_id == contact_id).order_by(c.id))]
+
+    def add(self, enrollment: Enrollment) -> None:
+        self.conn.execute(insert(t.enrollments).values(
+            **{f: getattr(enrollment, f) for f in ENROLLMENT_FIELDS}))
+
+    def save(self, enrollment: Enrollment) -> None:
+        c = t.enrollments.c
+        self.conn.execute(update(t.enrollments).where(
+            c.contact_id == enrollment.contact_id, c.track_key == enrollment.track_key)
+            .values(**{f: getattr(enrollment, f) for f in ENROLLMENT_FIELDS}))
+
+    def due(self, now: float, limit: int) -> list[Enrollment]:
+        c = t.enrollments.c
+        return [_enrollment(r) for r in self.conn.execute(
+            select(t.enrollments).where(c.status == "active", c.next_at <= now)
+            .order_by(c.next_at, c.id).limit(limit))]
+
+    def members(self, track_key: str, *, status: str | None, limit: int, offset: int
+                ) -> list[Enrollment]:
+        c = t.enrollments.c
+        query = select(t.enrollments).where(c.track_key == track_key)
+        if status:
+            query = query.where(c.status == status)
+        return [_enrollment(r) for r in self.conn.execute(
+            query.order_by(c.entered_at.desc(), c.id).limit(limit).offset(offset))]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        c = t.enrollments.c
+        out: dict[str, dict[str, int]] = {}
+        for key, status, n in self.conn.execute(
+                select(c.track_key, c.status, func.count()).group_by(c.track_key, c.status)):
+            out.setdefault(key, {})[status] = int(n)
+        return out
+
+    def contacts_to_sync(self, after_id: int, limit: int) -> list[int]:
+        c = t.contacts.c
+        return list(self.conn.execute(select(c.id).where(c.id > after_id)
+                                      .order_by(c.id).limit(limit)).scalars())
+
+
+MESSAGE_FIELDS = tuple(f for f in MailMessage.__dataclass_fields__ if f != "id")
+
+
+def _message(row: Any) -> MailMessage:
+    m = row._mapping
+    return MailMessage(id=m["id"], **{f: m[f] for f in MESSAGE_FIELDS})
+
+
+class SqlMailRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _insert_ignoring_duplicates(self) -> Any:
+        if is_postgresql(self.conn):
+            return pg_insert(t.mail_messages).on_conflict_do_nothing(
+                index_elements=["dedupe_key"])
+        return sqlite_insert(t.mail_messages).on_conflict_do_nothing(
+            index_elements=["dedupe_key"])
+
+    def add(self, message: MailMessage) -> int | None:
+        result = self.conn.execute(self._insert_ignoring_duplicates().values(
+            **{f: getattr(message, f) for f in MESSAGE_FIELDS}).returning(t.mail_messages.c.id))
+        value = result.scalar()
+        return int(value) if value is not None else None
+
+    def add_many(self, messages: Sequence[MailMessage]) -> int:
+        if not messages:
+            return 0
+        result = self.conn.execute(self._insert_ignoring_duplicates(), [
+            {f: getattr(m, f) for f in MESSAGE_FIELDS} for m in messages])
+        return int(result.rowcount)
+
+    def get(self, message_id: int) -> MailMessage | None:
+        row = self.conn.execute(select(t.mail_messages).where(
+            t.mail_messages.c.id == message_id)).first()
+        return _message(row) if row else None
+
+    def due(self, now: float, limit: int) -> list[MailMessage]:
+        c = t.mail_messages.c
+        return [_message(r) for r in self.conn.execute(
+            select(t.mail_messages).where(c.status == QUEUED, c.not_before <= now)
+            .order_by(c.priority.desc(), c.not_before, c.id).limit(limit))]
+
+    def capped_sent_at(self, contact_id: int, since: float, categories: Sequence[str]
+                       ) -> list[float]:
+        c = t.mail_messages.c
+        return [float(v) for v in self.conn.execute(
+            select(c.claimed_at).where(c.contact_id == contact_id,
+                                       c.status.in_((SENDING, SENT)),
+                                       c.claimed_at > since,
+                                       c.category.in_(list(categories)))).scalars()]
+
+    def claim(self, message_id: int, *, at: float, message_id_header: str) -> bool:
+        c = t.mail_messages.c
+        return bool(self.conn.execute(update(t.mail_messages).where(
+            c.id == message_id, c.status == QUEUED).values(
+            status=SENDING, claimed_at=at, message_id=message_id_header,
+            attempts=c.attempts + 1)).rowcount)
+
+    def hold(self, message_id: int, until: float) -> None:
+        c = t.mail_messages.c
+        self.conn.execute(update(t.mail_messages).where(c.id == message_id, c.status == QUEUED)
+                          .values(not_before=until, reason="held by the frequency cap"))
+
+    def finish(self, message_id: int, *, status: str, at: float, reason: str | None = None,
+               subject: str | None = None) -> None:
+        c = t.mail_messages.c
+        values: dict[str, Any] = {"status": status, "reason": reason}
+        if status == SENT:
+            values["sent_at"] = at
+        if subject is not None:
+            values["subject"] = subject
+        self.conn.execute(update(t.mail_messages).where(c.id == message_id).values(**values))
+
+    def retry(self, message_id: int, *, at: float, reason: str) -> None:
+        c = t.mail_messages.c
+        self.conn.execute(update(t.mail_messages).where(c.id == message_id, c.status == SENDING)
+                          .values(status=QUEUED, not_before=at, claimed_at=None,
+                                  message_id=None, reason=reason))
+
+    def stale_sending(self, before: float, limit: int) -> list[int]:
+        c = t.mail_messages.c
+        return list(self.conn.execute(select(c.id).where(
+            c.status == SENDING, c.claimed_at < before).order_by(c.id).limit(limit)).scalars())
+
+    def of_contact(self, contact_id: int, limit: int) -> list[MailMessage]:
+        c = t.mail_messages.c
+        return [_message(r) for r in self.conn.execute(
+            select(t.mail_messages).where(c.contact_id == contact_id)
+            .order_by(c.created_at.desc(), c.id.desc()).limit(limit))]
+
+    def sent_item_ids(self, contact_id: int) -> list[int]:
+        c = t.mail_messages.c
+        return [int(v) for v in self.conn.execute(select(c.item_id).where(
+            c.contact_id == contact_id, c.item_id.is_not(None),
+            c.status.in_((QUEUED, SENDING, SENT)))).scalars()]
+
+    def mark_opened(self, message_id: int, at: float) -> bool:
+        c = t.mail_messages.c
+        return bool(self.conn.execute(update(t.mail_messages).where(
+            c.id == message_id, c.opened_at.is_(None)).values(opened_at=at)).rowcount)
+
+    def mark_clicked(self, message_id: int, at: float) -> bool:
+        c = t.mail_messages.c
+        done = self.conn.execute(update(t.mail_messages).where(
+            c.id == message_id, c.clicked_at.is_(None)).values(clicked_at=at)).rowcount
+        # A click proves an open, even when the pixel was blocked.
+        self.conn.execute(update(t.mail_messages).where(
+            c.id == message_id, c.opened_at.is_(None)).values(opened_at=at))
+        return bool(done)
+
+    def message_ids(self, contact_id: int) -> list[str]:
+        c = t.mail_messages.c
+        return list(self.conn.execute(select(c.message_id).where(
+            c.contact_id == contact_id, c.message_id.is_not(None))).scalars())
+
+    def skip_queued(self, contact_id: int, *, at: float, reason: str,
+                    categories: Sequence[str]) -> int:
+        del at
+        c = t.mail_messages.c
+        return int(self.conn.execute(update(t.mail_messages).where(
+            c.contact_id == contact_id, c.status == QUEUED, c.category.in_(list(categories)))
+            .values(status=SKIPPED, reason=reason)).rowcount)
+
+    def erase(self, contact_id: int) -> None:
+        """Subjects can carry a name; queued email will never go."""
+        c = t.mail_messages.c
+        self.conn.execute(update(t.mail_messages).where(
+            c.contact_id == contact_id, c.status == QUEUED).values(
+            status=SKIPPED, reason="erased"))
+        self.conn.execute(update(t.mail_messages).where(c.contact_id == contact_id).values(
+            subject=None))
+
+    def reassign(self, from_id: int, to_id: int) -> None:
+        self.conn.execute(update(t.mail_messages).where(
+            t.mail_messages.c.contact_id == from_id).values(contact_id=to_id))
+        e = t.enrollments.c
+        mine = select(e.track_key).where(e.contact_id == to_id).scalar_subquery()
+        self.conn.execute(delete(t.enrollments).where(e.contact_id == from_id,
+                                                      e.track_key.in_(mine)))
+        self.conn.execute(update(t.enrollments).where(and_(e.contact_id == from_id))
+                          .values(contact_id=to_id))
