@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from functools import cached_property
@@ -89,10 +90,8 @@ class Settings(BaseSettings):
             tmp = path.with_name(f".secret.{os.getpid()}.{secrets.token_hex(4)}.tmp")
             tmp.write_text(secrets.token_urlsafe(48))
             tmp.chmod(0o600)
-            try:
+            with contextlib.suppress(FileExistsError):
                 os.link(tmp, path)  # the first process to create it wins; others read it
-            except FileExistsError:
-                pass
             tmp.unlink(missing_ok=True)
         return path.read_text().strip().encode()
 
