@@ -17,7 +17,11 @@ from leadflow.bootstrap import App
 from leadflow.entrypoints.api import (
     routes_admin,
     routes_contacts,
+    routes_content,
     routes_deals,
+    routes_forms,
+    routes_mail,
+    routes_nurture,
     routes_ops,
     routes_sales,
     routes_tracking,
@@ -97,6 +101,6 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
 
     install_error_handlers(api)
     for module in (routes_contacts, routes_sales, routes_deals, routes_admin, routes_tracking,
-                   routes_ops):
+                   routes_ops, routes_content, routes_forms, routes_mail, routes_nurture):
         api.include_router(module.router)
     return api

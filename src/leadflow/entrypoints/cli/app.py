@@ -5,10 +5,13 @@ from __future__ import annotations
 from leadflow.entrypoints.cli import (  # noqa: F401  (each module registers its commands)
     commands_admin,
     commands_contacts,
+    commands_content,
     commands_deals,
     commands_events,
+    commands_forms,
     commands_import,
     commands_model,
+    commands_nurture,
     commands_sales,
     commands_server,
     commands_users,

@@ -1,0 +1,3 @@
+"""Commands of content."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Commands of forms."""
+
+from __future__ import annotations

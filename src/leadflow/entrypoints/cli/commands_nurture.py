@@ -1,0 +1,3 @@
+"""Commands of nurture."""
+
+from __future__ import annotations
