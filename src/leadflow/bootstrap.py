@@ -14,11 +14,14 @@ from leadflow.adapters.db.bulk_scoring import PolarsBulkScoring
 from leadflow.adapters.db.engine import make_engine, migrate
 from leadflow.adapters.db.repositories import SqlHistoryRepository, SqlUnitOfWork
 from leadflow.adapters.mail.senders import make_mailer
+from leadflow.adapters.mail.templates import JinjaRenderer
 from leadflow.config import Settings
 from leadflow.domain.config import LifecycleConfig
 from leadflow.domain.errors import Unavailable
+from leadflow.domain.mail_links import LinkSigner
 from leadflow.domain.ports import Clock, Mailer
 from leadflow.services.context import Context
+from leadflow.services.mail_sending import Postage
 
 
 class App:
@@ -66,6 +69,15 @@ class App:
     @cached_property
     def mailer(self) -> Mailer:
         return make_mailer(self.settings)
+
+    @cached_property
+    def links(self) -> LinkSigner:
+        return LinkSigner(key=self.settings.signing_key, base_url=self.settings.public_url)
+
+    @cached_property
+    def postage(self) -> Postage:
+        return Postage(mailer=self.mailer, renderer=JinjaRenderer(), links=self.links,
+                       sender=self.settings.mail_from, company=self.settings.company_name)
 
     def bulk_scoring(self) -> PolarsBulkScoring:
         return PolarsBulkScoring(self.engine, self.settings.resolved_database_url,

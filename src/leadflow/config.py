@@ -62,6 +62,7 @@ class Settings(BaseSettings):
                                   "serve one install)")
     public_url: str = Field(default="http://127.0.0.1:8000",
                             description="Where mailboxes reach leadflow: links in email")
+    company_name: str = Field(default="leadflow", description="Signs marketing email")
     mail_batch_size: int = Field(default=200, gt=0, description="Emails one send job claims")
     mail_interval_seconds: float = Field(default=10.0, gt=0,
                                          description="How often the worker sends queued email")

@@ -24,8 +24,10 @@ from leadflow.adapters.queue.huey_queue import (
 from leadflow.adapters.webhook_http import HttpxSender
 from leadflow.bootstrap import App
 from leadflow.entrypoints.metrics import JOBS_DONE, WEBHOOKS
+from leadflow.services import nurture
 from leadflow.services.assignments import assign_unowned
 from leadflow.services.followup import sweep_follow_ups
+from leadflow.services.mail_sending import send_due, sweep_interrupted
 from leadflow.services.notifications import send_notification
 from leadflow.services.temperatures import refresh_expired_temperatures
 from leadflow.services.webhooks import deliver, relay
@@ -49,6 +51,10 @@ class Jobs:
             crontab(minute="*"), name="refresh_temperatures")(self._refresh_temperatures)
         self.follow_up = self.huey.periodic_task(
             crontab(minute="*"), name="follow_up")(self._follow_up)
+        self.nurture = self.huey.periodic_task(
+            crontab(minute="*"), name="nurture")(self._nurture)
+        self.send_mail = self.huey.task(name="send_mail")(self._send_mail)
+        self._last_mail_kick = 0.0
         self.huey.signal(SIGNAL_COMPLETE)(self._on_complete)
         self.huey.signal(SIGNAL_ERROR)(self._on_error)
 
@@ -85,6 +91,26 @@ class Jobs:
             return {}
         return {"assigned": assigned, **asdict(report)}
 
+    def _nurture(self) -> dict[str, Any]:
+        """Every minute: tracks' members follow their stages, milestone autoresponders, due
+        steps queue their email. One worker at a time."""
+        try:
+            with self.huey.lock_task("nurture"):
+                report = nurture.tick(uow=self.app.uow, ctx=self.app.ctx)
+                sweep_interrupted(uow=self.app.uow, ctx=self.app.ctx)
+        except TaskLockedException:
+            return {}
+        return asdict(report)
+
+    def _send_mail(self) -> dict[str, Any]:
+        """Send queued email that is due. Any number of workers may run it at once: claims
+        hold each contact's lock, so the frequency cap holds and nothing goes twice."""
+        report = send_due(uow=self.app.uow, ctx=self.app.ctx, postage=self.app.postage,
+                          batch_size=self.app.settings.mail_batch_size)
+        if report.sent or report.failed:
+            log.info("mail sent", extra=asdict(report))
+        return asdict(report)
+
     def _on_complete(self, signal: str, task: Any, *args: Any) -> None:
         JOBS_DONE.labels(task=task.name, outcome="ok").inc()
 
@@ -100,6 +126,10 @@ class Jobs:
             self.deliver_webhook(delivery_id, lease)
         for outbox_id in report.mails:
             self.send_notification(outbox_id)
+        now = self.app.clock.now()
+        if now - self._last_mail_kick >= self.app.settings.mail_interval_seconds:
+            self._last_mail_kick = now
+            self.send_mail()
         return report.relayed + len(report.handed_out)
 
 

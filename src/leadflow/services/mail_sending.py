@@ -42,9 +42,12 @@ INTERRUPTED_AFTER = 900.0  # a message `sending` this long was cut short mid-sen
 
 
 class Rendered(Protocol):
-    subject: str
-    text: str
-    html: str
+    @property
+    def subject(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def html(self) -> str: ...
 
 
 class Renderer(Protocol):

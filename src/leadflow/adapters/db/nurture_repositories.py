@@ -6,7 +6,20 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -225,10 +238,49 @@ class SqlEnrollmentRepository:
             out.setdefault(key, {})[status] = int(n)
         return out
 
-    def contacts_to_sync(self, after_id: int, limit: int) -> list[int]:
+    @staticmethod
+    def _fits(stages: Sequence[str], owned: bool) -> Any:
         c = t.contacts.c
-        return list(self.conn.execute(select(c.id).where(c.id > after_id)
-                                      .order_by(c.id).limit(limit)).scalars())
+        return and_(c.stage.in_(list(stages)),
+                    c.owner_id.is_not(None) if owned else c.owner_id.is_(None),
+                    c.email.is_not(None), c.mail_status.is_(None))
+
+    def enroll_fitting(self, track_key: str, *, stages: Sequence[str], owned: bool,
+                       at: float) -> int:
+        c, e = t.contacts.c, t.enrollments.c
+        fits = self._fits(stages, owned)
+        resumed = self.conn.execute(update(t.enrollments).where(
+            e.track_key == track_key, e.status == "left",
+            exists(select(c.id).where(c.id == e.contact_id, fits)))
+            .values(status="active", next_at=at, updated_at=at, reason=None)).rowcount
+        mine = select(e.id).where(e.contact_id == c.id, e.track_key == track_key)
+        added = self.conn.execute(insert(t.enrollments).from_select(
+            ["contact_id", "track_key", "status", "step", "next_at", "entered_at",
+             "updated_at"],
+            select(c.id, literal(track_key), literal("active"), literal(0), literal(at),
+                   literal(at), literal(at)).where(fits, ~exists(mine)))).rowcount
+        return int(resumed or 0) + int(added or 0)
+
+    def leave_unfitting(self, track_key: str, *, stages: Sequence[str], owned: bool,
+                        at: float, reason: str) -> int:
+        c, e = t.contacts.c, t.enrollments.c
+        fits = self._fits(stages, owned)
+        return int(self.conn.execute(update(t.enrollments).where(
+            e.track_key == track_key, e.status == "active",
+            ~exists(select(c.id).where(c.id == e.contact_id, fits)))
+            .values(status="left", next_at=None, updated_at=at, reason=reason)).rowcount or 0)
+
+    def leave_tracks_except(self, keys: Sequence[str], *, at: float, reason: str) -> int:
+        e = t.enrollments.c
+        return int(self.conn.execute(update(t.enrollments).where(
+            e.status == "active", e.track_key.not_in(list(keys)))
+            .values(status="left", next_at=None, updated_at=at, reason=reason)).rowcount or 0)
+
+    def reached_milestone(self, key: str, since: float, limit: int) -> list[int]:
+        m = t.milestones.c
+        return list(self.conn.execute(select(m.contact_id).where(
+            m.key == key, m.reached_at >= since).order_by(m.reached_at, m.contact_id)
+            .limit(limit)).scalars())
 
 
 MESSAGE_FIELDS = tuple(f for f in MailMessage.__dataclass_fields__ if f != "id")
@@ -341,6 +393,42 @@ class SqlMailRepository:
         self.conn.execute(update(t.mail_messages).where(
             c.id == message_id, c.opened_at.is_(None)).values(opened_at=at))
         return bool(done)
+
+    def queue_newsletter(self, *, item_id: int, priority: int, at: float,
+                         expires_at: float) -> int:
+        """Queue an issue for every subscriber with an address, once each."""
+        c = t.contacts.c
+        subscribed = c.consent["newsletter"]["granted"].as_boolean().is_(True)
+        key = literal(f"newsletter:{item_id}:") + cast(c.id, String)
+        rows = select(
+            c.id, literal("newsletter"), literal(priority), key, literal("newsletter"),
+            literal(item_id), literal(QUEUED), literal(at), literal(expires_at), literal(at),
+            literal(0)).where(subscribed, c.email.is_not(None), c.mail_status.is_(None))
+        statement = self._insert_ignoring_duplicates().from_select(
+            ["contact_id", "category", "priority", "dedupe_key", "template", "item_id",
+             "status", "not_before", "expires_at", "created_at", "attempts"], rows)
+        return int(self.conn.execute(statement).rowcount or 0)
+
+    def counts(self, *, since: float) -> dict[str, dict[str, int]]:
+        """Per category, how many messages created since ``since`` are in each status."""
+        c = t.mail_messages.c
+        out: dict[str, dict[str, int]] = {}
+        for category, status, n in self.conn.execute(
+                select(c.category, c.status, func.count()).where(c.created_at >= since)
+                .group_by(c.category, c.status)):
+            out.setdefault(category, {})[status] = int(n)
+        return out
+
+    def search(self, *, status: str | None, category: str | None, limit: int, offset: int
+               ) -> list[MailMessage]:
+        c = t.mail_messages.c
+        query = select(t.mail_messages)
+        if status:
+            query = query.where(c.status == status)
+        if category:
+            query = query.where(c.category == category)
+        return [_message(r) for r in self.conn.execute(
+            query.order_by(c.id.desc()).limit(limit).offset(offset))]
 
     def message_ids(self, contact_id: int) -> list[str]:
         c = t.mail_messages.c
