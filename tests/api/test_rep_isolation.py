@@ -70,7 +70,7 @@ def world(api: TestClient, app: App, keys: Keys) -> World:
                  task_b=task["id"], account_b=made.json()["account"]["id"],
                  ids={"webhook_id": hook["id"], "key_id": key_list[0]["id"],
                       "delivery_id": 1, "user_id": b.id,
-                      "opportunity_id": deal.json()["id"]})
+                      "opportunity_id": deal.json()["id"], "key": "crm-guide"})
 
 
 # Every route a rep must be refused on when it names another rep's records, with a valid
@@ -123,6 +123,13 @@ REFUSED: dict[tuple[str, str], Any] = {
     ("POST", "/v1/group"): {"userId": "u1", "groupId": "g1"},
     ("POST", "/v1/alias"): {"userId": "u1", "previousId": "a1"},
     ("POST", "/v1/batch"): {"batch": [{"type": "track", "userId": "u1", "event": "x"}]},
+    ("POST", "/api/v1/content"): {"key": "x", "title": "X", "url": "/x",
+                                  "maturity": "discovery", "format": "article"},
+    ("PATCH", "/api/v1/content/{key}"): {"title": "X"},
+    ("DELETE", "/api/v1/content/{key}"): None,
+    ("POST", "/api/v1/content/import"): None,
+    ("GET", "/api/v1/contacts/{contact_id}/next-content"): None,
+    ("GET", "/api/v1/contacts/{contact_id}/export"): None,
 }
 
 # Routes a rep may call; each one's check says what must (not) be in the answer.
@@ -132,7 +139,7 @@ ALLOWED = {
     ("GET", "/api/v1/queue"), ("GET", "/api/v1/pipeline"), ("POST", "/api/v1/pipeline/check"),
     ("GET", "/api/v1/personas"), ("GET", "/v1/projects/{write_key}/settings"),
     ("GET", "/api/v1/opportunities"), ("GET", "/api/v1/plan"),
-    ("GET", "/healthz"),
+    ("GET", "/healthz"), ("GET", "/api/v1/content"), ("GET", "/api/v1/content/{key}"),
 }
 
 
