@@ -76,9 +76,6 @@ class MailRepository(Protocol):
     def add(self, message: MailMessage) -> int | None:
         """Queue a message; None when one with its dedupe key exists already."""
         ...
-    def add_many(self, messages: Sequence[MailMessage]) -> int:
-        """Queue many, skipping dedupe keys that exist; how many were queued."""
-        ...
     def get(self, message_id: int) -> MailMessage | None: ...
     def due(self, now: float, limit: int) -> list[MailMessage]:
         """Queued messages whose time has come, highest priority first."""

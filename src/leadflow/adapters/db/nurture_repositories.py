@@ -252,23 +252,26 @@ class SqlEnrollmentRepository:
         resumed = self.conn.execute(update(t.enrollments).where(
             e.track_key == track_key, e.status == "left",
             exists(select(c.id).where(c.id == e.contact_id, fits)))
-            .values(status="active", next_at=at, updated_at=at, reason=None)).rowcount
+            .values(status="active", next_at=at, updated_at=at, reason=None)
+            .returning(e.id)).all()
         mine = select(e.id).where(e.contact_id == c.id, e.track_key == track_key)
         added = self.conn.execute(insert(t.enrollments).from_select(
             ["contact_id", "track_key", "status", "step", "next_at", "entered_at",
              "updated_at"],
             select(c.id, literal(track_key), literal("active"), literal(0), literal(at),
-                   literal(at), literal(at)).where(fits, ~exists(mine)))).rowcount
-        return int(resumed or 0) + int(added or 0)
+                   literal(at), literal(at)).where(fits, ~exists(mine)))
+            .returning(e.id)).all()
+        return len(resumed) + len(added)
 
     def leave_unfitting(self, track_key: str, *, stages: Sequence[str], owned: bool,
                         at: float, reason: str) -> int:
         c, e = t.contacts.c, t.enrollments.c
         fits = self._fits(stages, owned)
-        return int(self.conn.execute(update(t.enrollments).where(
+        return len(self.conn.execute(update(t.enrollments).where(
             e.track_key == track_key, e.status == "active",
             ~exists(select(c.id).where(c.id == e.contact_id, fits)))
-            .values(status="left", next_at=None, updated_at=at, reason=reason)).rowcount or 0)
+            .values(status="left", next_at=None, updated_at=at, reason=reason)
+            .returning(e.id)).all())
 
     def leave_tracks_except(self, keys: Sequence[str], *, at: float, reason: str) -> int:
         e = t.enrollments.c
@@ -307,13 +310,6 @@ class SqlMailRepository:
             **{f: getattr(message, f) for f in MESSAGE_FIELDS}).returning(t.mail_messages.c.id))
         value = result.scalar()
         return int(value) if value is not None else None
-
-    def add_many(self, messages: Sequence[MailMessage]) -> int:
-        if not messages:
-            return 0
-        result = self.conn.execute(self._insert_ignoring_duplicates(), [
-            {f: getattr(m, f) for f in MESSAGE_FIELDS} for m in messages])
-        return int(result.rowcount)
 
     def get(self, message_id: int) -> MailMessage | None:
         row = self.conn.execute(select(t.mail_messages).where(
@@ -407,7 +403,7 @@ class SqlMailRepository:
         statement = self._insert_ignoring_duplicates().from_select(
             ["contact_id", "category", "priority", "dedupe_key", "template", "item_id",
              "status", "not_before", "expires_at", "created_at", "attempts"], rows)
-        return int(self.conn.execute(statement).rowcount or 0)
+        return len(self.conn.execute(statement.returning(t.mail_messages.c.id)).all())
 
     def counts(self, *, since: float) -> dict[str, dict[str, int]]:
         """Per category, how many messages created since ``since`` are in each status."""
