@@ -197,7 +197,8 @@ def test_a_prospect_owned_by_sales_leaves_marketing_and_gets_decision_stage_cont
     assert view["stage"] == "prospect"
     assert view["owner"]["email"] == "rob@acme.example"
     report = nurture.tick(uow=app.uow, ctx=app.ctx)
-    assert report.left == 1 and report.entered == 1
+    assert report.left == 1
+    assert report.entered == 1
     with app.uow() as uow:
         status = {e.track_key: e.status for e in uow.enrollments.of_contact(c.id)}
     assert status == {"lead_discovery": "left", "prospect_decision": "active"}
@@ -210,7 +211,8 @@ def test_a_prospect_owned_by_sales_leaves_marketing_and_gets_decision_stage_cont
     sent_items = [r.item_id for r in rows(app, c.id) if r.status == "sent"]
     with app.uow() as uow:
         maturities = {uow.content.get_by_id(i).maturity for i in sent_items}  # type: ignore[union-attr]
-    assert maturities and maturities <= {"evaluation", "decision"}
+    assert maturities
+    assert maturities <= {"evaluation", "decision"}
     assert all(m["From"].startswith("Rob Sales") for m in got)
     assert all(m["Reply-To"] == "rob@acme.example" for m in got)
 
@@ -246,8 +248,9 @@ def burst(app: App, contact_id: int, item: ContentItem, n: int, *, at: float) ->
     with app.uow() as uow:
         for i in range(n):
             queue_mail(uow, contact_id=contact_id, category=MARKETING if i % 3 else NEWSLETTER,
-                       template="content" if i % 3 else "newsletter", dedupe_key=f"b:{contact_id}:{at}:{i}",
-                       priority=10 + i, at=at, item=item, expires_in=60 * DAY)
+                       template="content" if i % 3 else "newsletter",
+                       dedupe_key=f"b:{contact_id}:{at}:{i}", priority=10 + i, at=at,
+                       item=item, expires_in=60 * DAY)
         uow.commit()
 
 
@@ -320,7 +323,7 @@ def test_two_workers_racing_never_exceed_the_cap_nor_send_twice(
         try:
             start.wait()
             send_due(uow=app.uow, ctx=app.ctx, postage=postage, batch_size=5)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
@@ -433,7 +436,8 @@ def test_opens_and_clicks_raise_engagement_and_unsubscribe_stops_marketing(
         with app.uow() as uow:
             assert len(uow.content.consumed(cid)) == 1
         page = web.get(path(found["u"]))
-        assert page.status_code == 200 and "<form" in page.text
+        assert page.status_code == 200
+        assert "<form" in page.text
         with app.uow() as uow:
             contact = uow.contacts.get(cid)
             assert contact is not None
@@ -471,7 +475,8 @@ def test_erasure_leaves_no_trace_of_sent_email_and_nothing_brings_them_back(
     for path in app.settings.data_dir.rglob("*"):
         if path.is_file() and path.suffix == ".eml":
             text = path.read_text(errors="replace").lower()
-            assert "erin.secret" not in text and "erinna" not in text
+            assert "erin.secret" not in text
+            assert "erinna" not in text
     with app.engine.connect() as conn:
         dump = "\n".join(repr(tuple(r)) for table in t.metadata.sorted_tables
                          for r in conn.execute(select(table))).lower()
