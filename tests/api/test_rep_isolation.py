@@ -130,6 +130,12 @@ REFUSED: dict[tuple[str, str], Any] = {
     ("POST", "/api/v1/content/import"): None,
     ("GET", "/api/v1/contacts/{contact_id}/next-content"): None,
     ("GET", "/api/v1/contacts/{contact_id}/export"): None,
+    ("GET", "/api/v1/forms"): None,
+    ("POST", "/api/v1/forms"): {"key": "x", "name": "X"},
+    ("GET", "/api/v1/forms/{key}"): None,
+    ("PATCH", "/api/v1/forms/{key}"): {"name": "X"},
+    # A form on another site takes the public write key, not a rep's (as tracking does).
+    ("POST", "/v1/forms/{key}"): {"email": "bea@acme.example"},
 }
 
 # Routes a rep may call; each one's check says what must (not) be in the answer.
@@ -140,6 +146,7 @@ ALLOWED = {
     ("GET", "/api/v1/personas"), ("GET", "/v1/projects/{write_key}/settings"),
     ("GET", "/api/v1/opportunities"), ("GET", "/api/v1/plan"),
     ("GET", "/healthz"), ("GET", "/api/v1/content"), ("GET", "/api/v1/content/{key}"),
+    ("GET", "/p/{form_key}"), ("POST", "/p/{form_key}"),  # public landing pages
 }
 
 
