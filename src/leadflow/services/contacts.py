@@ -21,7 +21,7 @@ from leadflow.services.context import Context
 
 CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "title", "seniority",
                   "account_role", "country", "region", "language", "source")
-CONSENT_CHANNELS = ("email", "phone", "sms")
+CONSENT_CHANNELS = ("email", "phone", "sms", "newsletter")
 
 
 @dataclass
