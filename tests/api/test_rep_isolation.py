@@ -70,7 +70,8 @@ def world(api: TestClient, app: App, keys: Keys) -> World:
                  task_b=task["id"], account_b=made.json()["account"]["id"],
                  ids={"webhook_id": hook["id"], "key_id": key_list[0]["id"],
                       "delivery_id": 1, "user_id": b.id,
-                      "opportunity_id": deal.json()["id"], "key": "crm-guide"})
+                      "opportunity_id": deal.json()["id"], "key": "crm-guide",
+                      "item_key": "news-1"})
 
 
 # Every route a rep must be refused on when it names another rep's records, with a valid
@@ -136,6 +137,14 @@ REFUSED: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/v1/forms/{key}"): {"name": "X"},
     # A form on another site takes the public write key, not a rep's (as tracking does).
     ("POST", "/v1/forms/{key}"): {"email": "bea@acme.example"},
+    ("GET", "/api/v1/mail/messages"): None,
+    ("POST", "/api/v1/mail/bounces"): {"kind": "hard", "email": "bea@acme.example"},
+    ("POST", "/api/v1/newsletter/{item_key}/send"): None,
+    ("PUT", "/api/v1/nurture/tracks/{key}"): {"audience": "marketing", "stages": ["interest"],
+                                              "steps": [{"wait": "1d"}]},
+    ("DELETE", "/api/v1/nurture/tracks/{key}"): None,
+    ("GET", "/api/v1/nurture/tracks/{key}/members"): None,
+    ("POST", "/api/v1/nurture/run"): None,
 }
 
 # Routes a rep may call; each one's check says what must (not) be in the answer.
@@ -147,6 +156,7 @@ ALLOWED = {
     ("GET", "/api/v1/opportunities"), ("GET", "/api/v1/plan"),
     ("GET", "/healthz"), ("GET", "/api/v1/content"), ("GET", "/api/v1/content/{key}"),
     ("GET", "/p/{form_key}"), ("POST", "/p/{form_key}"),  # public landing pages
+    ("GET", "/api/v1/nurture/tracks"),  # definitions and counts, nobody's personal data
 }
 
 
