@@ -94,6 +94,15 @@ def make_accounts(rng: np.random.Generator, n: int, now: float) -> Accounts:
     return Accounts(frame, ids[kind == 0], ids[kind == 1], ids[kind == 2], objects)
 
 
+def _consent(*, granted: bool, source: str, at: float, newsletter: bool) -> dict[str, Any]:
+    """A demo contact's consent: email as its first touch gave it; a third of the leads also
+    subscribed to the newsletter."""
+    out: dict[str, Any] = {"email": {"granted": granted, "source": source, "at": at}}
+    if newsletter and granted:
+        out["newsletter"] = {"granted": True, "source": "form", "at": at}
+    return out
+
+
 def shape_catalogue() -> list[EventShape]:
     shapes = [cat.page(u) for u in cat.BROWSE_PAGES]
     shapes += [cat.page(cat.PRICING_PAGE), cat.page(cat.CAREERS_PAGE),
@@ -244,10 +253,11 @@ class Generator:
         named = [known[k] and not gone[k] for k in range(n)]
         cids = ids.tolist()
         consent = [
-            "{}" if email_col[k] is None else json.dumps({"email": {
-                "granted": bool(depth[k] >= 1 and source_names[k] != "list_import"),
-                "source": "form" if depth[k] >= 1 else source_names[k],
-                "at": float(t_interest[k] if depth[k] >= 1 else created[k])}})
+            "{}" if email_col[k] is None else json.dumps(_consent(
+                granted=bool(depth[k] >= 1 and source_names[k] != "list_import"),
+                source="form" if depth[k] >= 1 else source_names[k],
+                at=float(t_interest[k] if depth[k] >= 1 else created[k]),
+                newsletter=bool(depth[k] >= 1 and cids[k] % 3 == 0)))
             for k in range(n)]
         empty_fit = '{"breakdown":[],"unknown":[],"exclusion_reason":null}'
         columns: dict[str, Any] = {

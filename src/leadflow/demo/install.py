@@ -18,6 +18,7 @@ from leadflow.adapters.db.bulk_load import (
 )
 from leadflow.adapters.db.bulk_temperature import refresh_all_temperatures
 from leadflow.bootstrap import App
+from leadflow.demo.content_library import install_content
 from leadflow.demo.generator import Chunk, Generator, make_accounts, shape_catalogue
 from leadflow.demo.sales_team import install_sales_team
 from leadflow.domain.errors import Conflict
@@ -90,5 +91,6 @@ def install_demo(app: App, *, contacts: int, seed: int, progress: Progress,
     refresh_all_temperatures(app.engine, app.settings.resolved_database_url, app.config,
                              now=now, progress=progress)
     totals.update(install_sales_team(app, seed=seed))
+    totals.update(install_content(app))
     analyze(app.engine)
     return totals
