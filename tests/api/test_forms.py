@@ -11,14 +11,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from leadflow.adapters.config_file import default_config_text, parse_config_text
 from leadflow.adapters.db import tables as t
 from leadflow.bootstrap import App
+from leadflow.config import Settings
 from leadflow.domain.content import ContentItem
 from leadflow.domain.mail_links import LinkSigner
 from leadflow.domain.model import ConsentRecord
+from leadflow.services import forms
 from leadflow.services.api_keys import create_api_key
 from leadflow.services.users import create_user
 from tests.api.conftest import Keys, basic, bearer, count, counts, events_of, rows
@@ -197,6 +201,10 @@ def test_the_profile_link_asks_what_is_still_unknown(api: TestClient, app: App, 
     assert shown["qualification"]["answers"] == {"timeline": "2026-05-01"}
     html, _ = page(api, second)
     assert asked(html) == ["budget"]
+    assert forms.fields_for(uow=app.reader(), ctx=app.ctx, form_key="crm-guide",
+                            contact_id=contact_id) == ["budget"]
+    assert forms.fields_for(uow=app.reader(), ctx=app.ctx, form_key="crm-guide",
+                            contact_id=None) == ["company", "title"]
     # A forged or foreign token names nobody: the page asks a stranger's questions.
     forged = second[:-3] + ("AAA" if not second.endswith("AAA") else "BBB")
     html, hidden = page(api, forged)
@@ -410,3 +418,41 @@ def test_marketers_manage_forms_and_every_mistake_names_its_field(
     assert api.get("/api/v1/forms/nope", headers=mo).status_code == 404
     with app.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.forms)).scalar_one() == 1
+
+
+def test_a_form_s_autoresponder_is_queued_with_the_asset(settings: Settings,
+                                                         clock: FakeClock) -> None:
+    raw = yaml.safe_load(default_config_text())
+    raw["nurture"]["autoresponders"].append({
+        "key": "after_guide", "when": {"form_submitted": "crm-guide"},
+        "send": {"maturity": "evaluation"}})
+    app = App(settings, clock=clock, config=parse_config_text(yaml.safe_dump(raw),
+                                                              source="test"))
+    try:
+        with app.uow() as uow:
+            for key, premium in (("crm-guide", True), ("crm-checklist", False)):
+                uow.content.add(ContentItem(key=key, title=key, url=f"/{key}",
+                                            maturity="evaluation", format="white_paper",
+                                            premium=premium), T0)
+            uow.commit()
+        forms.create_form(uow=app.uow(), ctx=app.ctx, data=forms.FormIn(
+            key="crm-guide", name="Guide", item_key="crm-guide"))
+        done = forms.submit(uow=app.uow(), ctx=app.ctx, form_key="crm-guide",
+                            data={"email": "ann@acme.example"}, anonymous_id=None,
+                            profile_token_contact=None, at=T0, submission_id="s-1")
+        assert done.asset_queued
+        with app.engine.connect() as conn:
+            queued = conn.execute(
+                select(t.mail_messages.c.category, t.content_items.c.key)
+                .join(t.content_items, t.content_items.c.id == t.mail_messages.c.item_id)
+                .order_by(t.mail_messages.c.id)).all()
+        assert [tuple(r) for r in queued] == [("transactional", "crm-guide"),
+                                              ("marketing", "crm-checklist")]
+        replay = forms.submit(uow=app.uow(), ctx=app.ctx, form_key="crm-guide",
+                              data={"email": "ANN@acme.example"}, anonymous_id=None,
+                              profile_token_contact=None, at=T0, submission_id="s-1")
+        assert replay.duplicate
+        assert not replay.asset_queued
+        assert count(app, t.mail_messages) == 2
+    finally:
+        app.engine.dispose()
