@@ -30,6 +30,9 @@ def contact_view(*, uow: UnitOfWork, ctx: Context, contact_id: int,
         tasks = uow.tasks.of_contact(contact_id)
         activities = uow.activities.of_contact(contact_id, timeline_limit)
         deals = uow.opportunities.of_contact(contact_id)
+        emails = uow.mail.of_contact(contact_id, timeline_limit)
+        enrollments = uow.enrollments.of_contact(contact_id)
+        items = uow.content.by_ids([m.item_id for m in emails if m.item_id])
 
     # Points each event earns under the current rules (replayed in event-time order).
     state = EngagementState()
@@ -59,6 +62,14 @@ def contact_view(*, uow: UnitOfWork, ctx: Context, contact_id: int,
         timeline.append({"at": a.at, "kind": "activity", "what": a.kind,
                          "direction": a.direction, "subject": a.subject, "body": a.body,
                          "outcome": a.outcome, "by": a.created_by})
+    for m in emails:  # nurture, newsletter and asset email: the owner sees what went out
+        item = items.get(m.item_id) if m.item_id else None
+        timeline.append({"at": m.sent_at or m.created_at, "kind": "email",
+                         "what": m.category, "status": m.status,
+                         "subject": m.subject or (item.title if item else None),
+                         "item": item.key if item else None, "track": m.track_key,
+                         "reason": m.reason, "opened_at": m.opened_at,
+                         "clicked_at": m.clicked_at})
     timeline.sort(key=lambda x: x["at"], reverse=True)
     breakdown = c.engagement.breakdown_at(now, h)
     return {
@@ -94,5 +105,7 @@ def contact_view(*, uow: UnitOfWork, ctx: Context, contact_id: int,
                                              "email": owner.email},
         "tasks": [asdict(task) for task in tasks],
         "opportunities": [asdict(d) for d in deals],
+        "nurture": [{"track": e.track_key, "status": e.status, "step": e.step,
+                     "next_at": e.next_at, "reason": e.reason} for e in enrollments],
         "timeline": timeline,
     }

@@ -102,8 +102,22 @@ def _show(cid: int, as_json: bool) -> None:
             detail = f"by {item['by']}" + (f": {item['reason']}" if item["reason"] else "")
         elif item["kind"] == "change":
             detail = f"by {item['by']}: {item['details']}"
+        elif item["kind"] == "email":
+            seen = " opened" if item["opened_at"] else ""
+            seen += " clicked" if item["clicked_at"] else ""
+            detail = (f"{item['status']}{seen}: {item['subject'] or ''}"
+                      + (f" [{item['track']}]" if item["track"] else "")
+                      + (f" ({item['reason']})" if item["reason"] else ""))
+        elif item["kind"] == "activity":
+            detail = " ".join(str(p) for p in (item["direction"], item["subject"],
+                                               item["outcome"]) if p)
         rows.append([when(item["at"]), item["kind"], item["what"], detail])
     table("timeline (newest first)", ["when", "kind", "what", "detail"], rows)
+    if view["nurture"]:
+        console.print("nurture: " + "; ".join(
+            f"{n['track']} {n['status']} at step {n['step']}"
+            + (f", next {when(n['next_at'])}" if n["next_at"] else "")
+            for n in view["nurture"]), highlight=False)
 
 
 @contact_app.command("show")
