@@ -81,7 +81,8 @@ class CapDecision:
 
 def cap_decision(sent_at: Sequence[float], *, now: float, policy: CapPolicy) -> CapDecision:
     """May one more capped email go now, given when the capped ones in the window went?"""
-    recent = sorted(t for t in sent_at if t > now - policy.window)
+    # A send leaves the window at exactly t + window (the same sum free_at is built from).
+    recent = sorted(t for t in sent_at if t + policy.window > now)
     if len(recent) < policy.emails:
         return CapDecision(allowed=True)
     if policy.emails <= 0:

@@ -328,7 +328,7 @@ class SqlMailRepository:
         return [float(v) for v in self.conn.execute(
             select(c.claimed_at).where(c.contact_id == contact_id,
                                        c.status.in_((SENDING, SENT)),
-                                       c.claimed_at > since,
+                                       c.claimed_at >= since,
                                        c.category.in_(list(categories)))).scalars()]
 
     def claim(self, message_id: int, *, at: float, message_id_header: str) -> bool:
