@@ -101,11 +101,13 @@ def test_configuration_errors_name_their_location() -> None:
     assert "nurture.autoresponders[0].when.milestone" in text
     problems = Problems()
     parse_track({"key": "x", "audience": "marketing", "stages": ["won"],
-                 "steps": [{"task": {"title": "call"}}, {"wait": "soon"}]}, "t", problems)
+                 "steps": [{"task": {"title": "call", "kind": "telepathy"}}, {"wait": "soon"}]},
+                "t", problems)
     messages = {p.location: p.message for p in problems.items}
     assert "customers get only the newsletter" in messages["t.stages"]
     assert "only sales tracks create tasks" in messages["t.steps[0].task"]
     assert "expected a duration" in messages["t.steps[1].wait"]
+    assert "expected one of follow_up" in messages["t.steps[0].task.kind"]
 
 
 def test_membership_follows_role_and_ownership() -> None:

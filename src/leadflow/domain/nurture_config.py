@@ -31,6 +31,7 @@ from leadflow.domain.mail_policy import (
     ConsentPolicy,
 )
 from leadflow.domain.nurture import AUDIENCE_ROLES, Autoresponder, Condition, Step, Track
+from leadflow.domain.sales import TASK_KINDS
 
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(m|h|d|w)$")
 UNIT_SECONDS = {"m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
@@ -169,6 +170,9 @@ def _step(value: Any, location: str, problems: Problems, *, audience: str,
         problems.add(under(where, "title"), "a task needs a title")
         title = ""
     kind_value = body.get("kind", "follow_up")
+    if kind_value not in TASK_KINDS:
+        problems.add(under(where, "kind"), f"expected one of {', '.join(TASK_KINDS)}, "
+                                            f"got {kind_value!r}")
     return Step(kind="task", task_kind=str(kind_value), title=str(title).strip(),
                 due_seconds=parse_duration(body.get("due", "1d"), under(where, "due"), problems))
 
