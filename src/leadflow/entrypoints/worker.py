@@ -129,7 +129,10 @@ class Jobs:
         now = self.app.clock.now()
         if now - self._last_mail_kick >= self.app.settings.mail_interval_seconds:
             self._last_mail_kick = now
-            self.send_mail()
+            with self.app.reader() as uow:
+                due = bool(uow.mail.due(now, 1))
+            if due:
+                self.send_mail()
         return report.relayed + len(report.handed_out)
 
 
