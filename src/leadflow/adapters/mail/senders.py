@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
+import time
+import weakref
 from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from leadflow.config import Settings
 from leadflow.domain.errors import Unavailable, Undeliverable
@@ -32,33 +36,139 @@ def build_message(mail: OutgoingMail) -> EmailMessage:
     return msg
 
 
+class _Connection(smtplib.SMTP):
+    """One SMTP connection that knows whether the message being sent got as far as DATA:
+    up to there nothing was handed over, so sending it again cannot deliver it twice."""
+
+    data_begun = False
+    last_used = 0.0
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self.data_begun = True
+        return super().data(msg)
+
+
+def _dropped(exc: Exception) -> bool:
+    """The server closed the connection (or said it is about to: 421)."""
+    return isinstance(exc, smtplib.SMTPServerDisconnected) or (
+        isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421)
+
+
+def _quit_all(idle: list[_Connection], lock: threading.Lock) -> None:
+    with lock:
+        connections, idle[:] = list(idle), []
+    for connection in connections:
+        try:
+            connection.quit()
+        except (OSError, smtplib.SMTPException):
+            connection.close()
+
+
 class SmtpMailer:
+    """Sends over SMTP, keeping connections open between messages: each sending thread takes
+    an idle connection (or opens one) and gives it back afterwards, so threads sending at once
+    never share one. A kept connection the server dropped meanwhile is replaced once, unless
+    the message got as far as DATA on it. ``close()`` (also run when the mailer is garbage
+    collected) quits the idle connections; the mailer stays usable."""
+
     def __init__(self, *, host: str, port: int, username: str | None, password: str | None,
-                 starttls: bool, timeout: float = 30.0) -> None:
+                 starttls: bool, timeout: float = 30.0, max_idle: int = 8,
+                 idle_seconds: float = 60.0) -> None:
         self.host, self.port = host, port
         self.username, self.password = username, password
         self.starttls, self.timeout = starttls, timeout
+        self.max_idle, self.idle_seconds = max_idle, idle_seconds
+        self._idle: list[_Connection] = []
+        self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _quit_all, self._idle, self._lock)
 
     def forget(self, message_ids: Sequence[str]) -> None:
         del message_ids  # sent messages are the relay's and the recipient's now
 
-    def send(self, mail: OutgoingMail) -> None:
+    def close(self) -> None:
+        _quit_all(self._idle, self._lock)
+
+    def __enter__(self) -> SmtpMailer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _open(self) -> _Connection:
+        connection = _Connection(self.host, self.port, timeout=self.timeout)
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if self.username:
-                    smtp.login(self.username, self.password or "")
-                smtp.send_message(build_message(mail))
+            if self.starttls:
+                connection.starttls(context=ssl.create_default_context())
+            if self.username:
+                connection.login(self.username, self.password or "")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _take(self) -> tuple[_Connection, bool]:
+        """An idle connection (True) or a new one (False)."""
+        stale: list[_Connection] = []
+        taken = None
+        with self._lock:
+            while self._idle:
+                connection = self._idle.pop()
+                if time.monotonic() - connection.last_used < self.idle_seconds:
+                    taken = connection
+                    break
+                stale.append(connection)  # the server has likely timed it out
+        for connection in stale:
+            connection.close()
+        return (taken, True) if taken is not None else (self._open(), False)
+
+    def _give_back(self, connection: _Connection) -> None:
+        connection.last_used = time.monotonic()
+        with self._lock:
+            if len(self._idle) < self.max_idle:
+                self._idle.append(connection)
+                return
+        try:
+            connection.quit()
+        except (OSError, smtplib.SMTPException):
+            connection.close()
+
+    @staticmethod
+    def _transmit(connection: _Connection, message: EmailMessage) -> None:
+        connection.data_begun = False
+        connection.send_message(message)
+
+    def send(self, mail: OutgoingMail) -> None:
+        message = build_message(mail)
+        connection: _Connection | None = None
+        try:
+            connection, reused = self._take()
+            try:
+                self._transmit(connection, message)
+            except (smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException) as exc:
+                if not reused or connection.data_begun or not _dropped(exc):
+                    raise
+                connection.close()  # dropped while idle: once more on a new connection
+                connection = self._open()
+                self._transmit(connection, message)
         except smtplib.SMTPRecipientsRefused as exc:
+            if connection is not None and connection.sock is not None:
+                self._give_back(connection)  # smtplib reset the transaction: still good
             codes = [code for code, _ in exc.recipients.values()]
             if codes and all(500 <= code < 600 for code in codes):
                 raise Undeliverable(f"the mail server refused the recipient: {codes[0]}",
                                     field="email") from None
             raise Unavailable(f"the mail server deferred the recipient: {codes}") from None
         except (OSError, smtplib.SMTPException) as exc:
+            if connection is not None:
+                connection.close()
             raise Unavailable(f"cannot send email through {self.host}:{self.port}: "
                               f"{type(exc).__name__}: {exc}") from None
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            raise
+        assert connection is not None
+        self._give_back(connection)
 
 
 def _file_name(message_id: str) -> str:
