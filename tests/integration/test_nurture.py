@@ -4,6 +4,7 @@ sending once, unsubscribe, opens and clicks, and erasure."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from leadflow.domain.mail_policy import MARKETING, NEWSLETTER
 from leadflow.domain.model import ConsentRecord
 from leadflow.entrypoints.api.app import create_app
 from leadflow.services import nurture
+from leadflow.services.api_keys import create_api_key
 from leadflow.services.contact_view import contact_view
 from leadflow.services.contacts import ContactIn, create_contact
 from leadflow.services.events import EventIn, record_event
@@ -462,7 +464,8 @@ def test_opens_and_clicks_raise_engagement_and_unsubscribe_stops_marketing(
 
 
 def test_erasure_leaves_no_trace_of_sent_email_and_nothing_brings_them_back(
-        app: App, tmp_path: Path) -> None:
+        app: App, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     library(app)
     cid = lead(app, "Erin.Secret@Example.com", first_name="Erinna", last_name="Quasimodo")
     nurture.tick(uow=app.uow, ctx=app.ctx)
@@ -485,5 +488,17 @@ def test_erasure_leaves_no_trace_of_sent_email_and_nothing_brings_them_back(
     with pytest.raises(Suppressed):
         record_event(uow=app.uow(), ctx=app.ctx, event=EventIn(
             type="page_view", email="ERIN.SECRET@example.COM"))
+    with TestClient(create_app(app)) as web:
+        key = create_api_key(uow=app.uow(), ctx=app.ctx, name="site", kind="public").token
+        replay = web.post("/v1/track", auth=(key, ""), json={
+            "userId": "erin-1", "event": "Viewed", "context": {"traits": {
+                "email": "ERIN.SECRET@EXAMPLE.COM"}}})
+        assert replay.status_code == 200
+        assert replay.json()["stored"] == 0
     assert nurture.tick(uow=app.uow, ctx=app.ctx).queued == 0
     assert {r.status for r in rows(app, cid)} == {"sent"}
+    with app.engine.connect() as conn:
+        assert conn.execute(select(t.contacts.c.id)).scalars().all() == [cid]
+    logged = caplog.text.lower()
+    for secret in ("erin.secret", "erinna", "quasimodo"):
+        assert secret not in logged
