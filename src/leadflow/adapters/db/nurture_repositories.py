@@ -10,6 +10,7 @@ from sqlalchemy import (
     Connection,
     String,
     and_,
+    bindparam,
     cast,
     delete,
     exists,
@@ -43,6 +44,17 @@ def _item(row: Any) -> ContentItem:
 def _item_values(item: ContentItem) -> dict[str, Any]:
     return {**{f: getattr(item, f) for f in ITEM_FIELDS}, "topics": list(item.topics),
             "path": item.path}
+
+
+# Statements that nurture runs per member and sending per message are built once: building
+# and keying one costs SQLAlchemy more than running it does on these small lookups.
+_ev, _sh, _ci = t.events.c, t.event_shapes.c, t.content_items.c
+CONSUMED = (  # each item a contact consumed, with the last time (items read along)
+    select(t.content_items, func.max(_ev.ts).label("consumed_at"))
+    .select_from(t.events.join(t.event_shapes, _sh.id == _ev.shape_id)
+                 .join(t.content_items, or_(_ci.path == _sh.url, _ci.path + "/" == _sh.url)))
+    .where(_ev.contact_id == bindparam("contact_id"), _sh.type.in_(CONSUMING_EVENTS))
+    .group_by(_ci.id))
 
 
 class SqlContentRepository:
@@ -100,15 +112,8 @@ class SqlContentRepository:
         return self.search(limit=1_000_000)
 
     def consumed(self, contact_id: int) -> list[Consumed]:
-        e, s, c = t.events.c, t.event_shapes.c, t.content_items.c
-        rows = self.conn.execute(
-            select(c.id, func.max(e.ts).label("at"))
-            .select_from(t.events.join(t.event_shapes, t.event_shapes.c.id == e.shape_id)
-                         .join(t.content_items, or_(c.path == s.url, c.path + "/" == s.url)))
-            .where(e.contact_id == contact_id, s.type.in_(CONSUMING_EVENTS))
-            .group_by(c.id)).all()
-        items = self.by_ids([r.id for r in rows])
-        out = [Consumed(item=items[r.id], at=float(r.at)) for r in rows]
+        rows = self.conn.execute(CONSUMED, {"contact_id": contact_id})
+        out = [Consumed(item=_item(r), at=float(r.consumed_at)) for r in rows]
         out.sort(key=lambda x: (-x.at, x.item.key))
         return out
 
@@ -189,6 +194,9 @@ class SqlTrackRepository:
 
 ENROLLMENT_FIELDS = ("contact_id", "track_key", "status", "step", "next_at", "entered_at",
                      "updated_at", "reason")
+_en = t.enrollments.c
+SAVE_ENROLLMENT = update(t.enrollments).where(_en.contact_id == bindparam("_contact_id"),
+                                              _en.track_key == bindparam("_track_key"))
 
 
 def _enrollment(row: Any) -> Enrollment:
@@ -210,10 +218,9 @@ class SqlEnrollmentRepository:
             **{f: getattr(enrollment, f) for f in ENROLLMENT_FIELDS}))
 
     def save(self, enrollment: Enrollment) -> None:
-        c = t.enrollments.c
-        self.conn.execute(update(t.enrollments).where(
-            c.contact_id == enrollment.contact_id, c.track_key == enrollment.track_key)
-            .values(**{f: getattr(enrollment, f) for f in ENROLLMENT_FIELDS}))
+        self.conn.execute(SAVE_ENROLLMENT, {
+            **{f: getattr(enrollment, f) for f in ENROLLMENT_FIELDS},
+            "_contact_id": enrollment.contact_id, "_track_key": enrollment.track_key})
 
     def due(self, now: float, limit: int) -> list[Enrollment]:
         c = t.enrollments.c
@@ -287,6 +294,23 @@ class SqlEnrollmentRepository:
 
 
 MESSAGE_FIELDS = tuple(f for f in MailMessage.__dataclass_fields__ if f != "id")
+_mm = t.mail_messages.c
+ADD_MESSAGE = {  # by dialect: a message whose dedupe key is taken is not queued again
+    "postgresql": pg_insert(t.mail_messages).on_conflict_do_nothing(
+        index_elements=["dedupe_key"]).returning(_mm.id),
+    "sqlite": sqlite_insert(t.mail_messages).on_conflict_do_nothing(
+        index_elements=["dedupe_key"]).returning(_mm.id)}
+SENT_ITEM_IDS = select(_mm.item_id).where(
+    _mm.contact_id == bindparam("contact_id"), _mm.item_id.is_not(None),
+    _mm.status.in_((QUEUED, SENDING, SENT)))
+CAPPED_SENT_AT = select(_mm.claimed_at).where(
+    _mm.contact_id == bindparam("contact_id"), _mm.status.in_((SENDING, SENT)),
+    _mm.claimed_at >= bindparam("since"),
+    _mm.category.in_(bindparam("categories", expanding=True)))
+CLAIM = update(t.mail_messages).where(_mm.id == bindparam("_id"), _mm.status == QUEUED).values(
+    status=SENDING, claimed_at=bindparam("_at"), message_id=bindparam("_header"),
+    attempts=_mm.attempts + 1)
+FINISH = update(t.mail_messages).where(_mm.id == bindparam("_id"))
 
 
 def _message(row: Any) -> MailMessage:
@@ -306,8 +330,8 @@ class SqlMailRepository:
             index_elements=["dedupe_key"])
 
     def add(self, message: MailMessage) -> int | None:
-        result = self.conn.execute(self._insert_ignoring_duplicates().values(
-            **{f: getattr(message, f) for f in MESSAGE_FIELDS}).returning(t.mail_messages.c.id))
+        result = self.conn.execute(ADD_MESSAGE[self.conn.dialect.name],
+                                   {f: getattr(message, f) for f in MESSAGE_FIELDS})
         value = result.scalar()
         return int(value) if value is not None else None
 
@@ -324,19 +348,13 @@ class SqlMailRepository:
 
     def capped_sent_at(self, contact_id: int, since: float, categories: Sequence[str]
                        ) -> list[float]:
-        c = t.mail_messages.c
-        return [float(v) for v in self.conn.execute(
-            select(c.claimed_at).where(c.contact_id == contact_id,
-                                       c.status.in_((SENDING, SENT)),
-                                       c.claimed_at >= since,
-                                       c.category.in_(list(categories)))).scalars()]
+        return [float(v) for v in self.conn.execute(CAPPED_SENT_AT, {
+            "contact_id": contact_id, "since": since, "categories": list(categories)}
+        ).scalars()]
 
     def claim(self, message_id: int, *, at: float, message_id_header: str) -> bool:
-        c = t.mail_messages.c
-        return bool(self.conn.execute(update(t.mail_messages).where(
-            c.id == message_id, c.status == QUEUED).values(
-            status=SENDING, claimed_at=at, message_id=message_id_header,
-            attempts=c.attempts + 1)).rowcount)
+        return bool(self.conn.execute(CLAIM, {"_id": message_id, "_at": at,
+                                              "_header": message_id_header}).rowcount)
 
     def hold(self, message_id: int, until: float) -> None:
         c = t.mail_messages.c
@@ -345,13 +363,12 @@ class SqlMailRepository:
 
     def finish(self, message_id: int, *, status: str, at: float, reason: str | None = None,
                subject: str | None = None) -> None:
-        c = t.mail_messages.c
-        values: dict[str, Any] = {"status": status, "reason": reason}
+        values: dict[str, Any] = {"status": status, "reason": reason, "_id": message_id}
         if status == SENT:
             values["sent_at"] = at
         if subject is not None:
             values["subject"] = subject
-        self.conn.execute(update(t.mail_messages).where(c.id == message_id).values(**values))
+        self.conn.execute(FINISH, values)
 
     def retry(self, message_id: int, *, at: float, reason: str) -> None:
         c = t.mail_messages.c
@@ -371,10 +388,8 @@ class SqlMailRepository:
             .order_by(c.created_at.desc(), c.id.desc()).limit(limit))]
 
     def sent_item_ids(self, contact_id: int) -> list[int]:
-        c = t.mail_messages.c
-        return [int(v) for v in self.conn.execute(select(c.item_id).where(
-            c.contact_id == contact_id, c.item_id.is_not(None),
-            c.status.in_((QUEUED, SENDING, SENT)))).scalars()]
+        return [int(v) for v in self.conn.execute(SENT_ITEM_IDS,
+                                                  {"contact_id": contact_id}).scalars()]
 
     def mark_opened(self, message_id: int, at: float) -> bool:
         c = t.mail_messages.c
