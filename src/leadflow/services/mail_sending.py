@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,11 +35,14 @@ from leadflow.domain.mail_policy import (
 )
 from leadflow.domain.model import Contact
 from leadflow.domain.ports import Mailer, OutgoingMail, UnitOfWork, UnitOfWorkFactory
+from leadflow.domain.users import User
 from leadflow.services.context import Context
 
 MAX_ATTEMPTS = 5
 RETRY_SECONDS = 60.0
 INTERRUPTED_AFTER = 900.0  # a message `sending` this long was cut short mid-send
+RECORD_EVERY = 50  # sent messages recorded per transaction (a crash leaves these `sending`)
+READ_SLICE = 500   # contacts read per query when a claimed batch is rendered
 
 
 class Rendered(Protocol):
@@ -159,7 +163,30 @@ def claim_due(*, uow: UnitOfWork, ctx: Context, batch_size: int, report: SendRep
     return claimed, len(due)
 
 
-def _values(uow: UnitOfWork, postage: Postage, contact: Contact, message: MailMessage,
+@dataclass
+class _BatchData:
+    """What rendering a claimed batch needs, read in one unit of work right after the claim:
+    its contacts, content items and senders."""
+
+    contacts: dict[int, Contact]
+    items: dict[int, ContentItem]
+    owners: dict[int, User | None]
+
+
+def _read_batch(uow: UnitOfWork, messages: list[MailMessage]) -> _BatchData:
+    ids = sorted({m.contact_id for m in messages})
+    contacts: dict[int, Contact] = {}
+    for start in range(0, len(ids), READ_SLICE):
+        for contact in uow.contacts.get_many(ids[start:start + READ_SLICE]):
+            assert contact.id is not None
+            contacts[contact.id] = contact
+    items = uow.content.by_ids([m.item_id for m in messages if m.item_id])
+    owners = {uid: uow.users.get(uid)
+              for uid in sorted({m.sender_id for m in messages if m.sender_id is not None})}
+    return _BatchData(contacts=contacts, items=items, owners=owners)
+
+
+def _values(data: _BatchData, postage: Postage, contact: Contact, message: MailMessage,
             item: ContentItem | None) -> dict[str, Any]:
     assert message.id is not None
     links = postage.links
@@ -169,7 +196,7 @@ def _values(uow: UnitOfWork, postage: Postage, contact: Contact, message: MailMe
         item_url = links.click(message.id, target)
     sender_name = None
     if message.sender_id is not None:
-        owner = uow.users.get(message.sender_id)
+        owner = data.owners.get(message.sender_id)
         sender_name = owner.name if owner else None
     profile_url = None
     if message.form_key and contact.id is not None:
@@ -183,13 +210,13 @@ def _values(uow: UnitOfWork, postage: Postage, contact: Contact, message: MailMe
             "open_pixel": links.open_pixel(message.id)}
 
 
-def _outgoing(uow: UnitOfWork, postage: Postage, message: MailMessage
+def _outgoing(data: _BatchData, postage: Postage, message: MailMessage
               ) -> tuple[OutgoingMail | None, str | None]:
-    contact = uow.contacts.get(message.contact_id)
+    contact = data.contacts.get(message.contact_id)
     if contact is None or not contact.email:
         return None, "no email address"
-    item = uow.content.get_by_id(message.item_id) if message.item_id else None
-    values = _values(uow, postage, contact, message, item)
+    item = data.items.get(message.item_id) if message.item_id else None
+    values = _values(data, postage, contact, message, item)
     rendered = postage.renderer.render(message.template, contact.language, values)
     headers: dict[str, str] = {}
     assert message.id is not None
@@ -199,7 +226,7 @@ def _outgoing(uow: UnitOfWork, postage: Postage, message: MailMessage
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     sender, reply_to = postage.sender, None
     if message.sender_id is not None:
-        owner = uow.users.get(message.sender_id)
+        owner = data.owners.get(message.sender_id)
         if owner is not None:
             sender = f"{owner.name} <{postage.sender.split('<')[-1].rstrip('>')}>"
             reply_to = owner.email
@@ -210,10 +237,38 @@ def _outgoing(uow: UnitOfWork, postage: Postage, message: MailMessage
 
 def send_claimed(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage,
                  messages: list[MailMessage], report: SendReport) -> None:
+    """Render and send each claimed message once. What rendering needs is read for the whole
+    batch at once; sent messages are recorded RECORD_EVERY at a time (and whatever happens,
+    before this returns or raises)."""
+    if not messages:
+        return
+    with uow() as work:
+        data = _read_batch(work, messages)
+    sent: list[tuple[int, float, str]] = []
+
+    def record_sent() -> None:
+        if not sent:
+            return
+        with uow() as work:
+            for message_id, at, subject in sent:
+                work.mail.finish(message_id, status=SENT, at=at, subject=subject)
+            work.commit()
+        report.sent += len(sent)
+        sent.clear()
+
+    try:
+        _send_each(uow=uow, ctx=ctx, postage=postage, messages=messages, report=report,
+                   data=data, sent=sent, record_sent=record_sent)
+    finally:
+        record_sent()
+
+
+def _send_each(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage,
+               messages: list[MailMessage], report: SendReport, data: _BatchData,
+               sent: list[tuple[int, float, str]], record_sent: Callable[[], None]) -> None:
     for message in messages:
         assert message.id is not None
-        with uow() as work:
-            outgoing, reason = _outgoing(work, postage, message)
+        outgoing, reason = _outgoing(data, postage, message)
         now = ctx.clock.now()
         if outgoing is None:
             with uow() as work:
@@ -246,11 +301,9 @@ def send_claimed(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage,
                     report.retried += 1
                 work.commit()
             continue
-        with uow() as work:
-            work.mail.finish(message.id, status=SENT, at=ctx.clock.now(),
-                             subject=outgoing.subject[:500])
-            work.commit()
-        report.sent += 1
+        sent.append((message.id, ctx.clock.now(), outgoing.subject[:500]))
+        if len(sent) >= RECORD_EVERY:
+            record_sent()
 
 
 def send_due(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage, batch_size: int = 200,
