@@ -1,5 +1,6 @@
 """SmtpMailer against a real aiosmtpd server: connections are kept and reused, one a server
-dropped is replaced, a refused recipient is undeliverable, and no socket is left open."""
+dropped is replaced, a refused recipient is undeliverable, and no socket is left open. And
+sending in batches: what went is recorded as sent even when the batch breaks off."""
 
 from __future__ import annotations
 
@@ -12,10 +13,19 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
 
+from leadflow.adapters.db import tables as t
 from leadflow.adapters.mail.senders import SmtpMailer
+from leadflow.adapters.mail.templates import JinjaRenderer
+from leadflow.bootstrap import App
+from leadflow.domain.content import ContentItem
 from leadflow.domain.errors import Unavailable, Undeliverable
+from leadflow.domain.mail_policy import TRANSACTIONAL
 from leadflow.domain.ports import OutgoingMail
+from leadflow.services import mail_sending
+from leadflow.services.mail_queue import queue_mail
+from tests.conftest import good_fit_contact
 
 
 class Inbox:
@@ -158,3 +168,53 @@ def test_a_mailer_nobody_closed_leaves_no_socket_open(
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert len(inbox.messages) == 1
+
+
+class BreaksOff:
+    """Sends through ``mailer`` until the ``n``th message, where it raises a bug's error."""
+
+    def __init__(self, mailer: SmtpMailer, n: int) -> None:
+        self.mailer, self.n, self.calls = mailer, n, 0
+
+    def send(self, mail: OutgoingMail) -> None:
+        self.calls += 1
+        if self.calls == self.n:
+            raise RuntimeError("a bug")
+        self.mailer.send(mail)
+
+    def forget(self, message_ids: Any) -> None:
+        del message_ids
+
+
+def test_what_went_is_recorded_sent_when_a_batch_breaks_off(
+        app: App, server: tuple[Controller, Inbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, inbox = server
+    monkeypatch.setattr(mail_sending, "RECORD_EVERY", 2)
+    with app.uow() as uow:
+        item = uow.content.add(ContentItem(key="guide", title="A guide", url="/guide",
+                                           maturity="discovery", format="article"),
+                               app.clock.now())
+        uow.commit()
+    for i in range(6):
+        c = good_fit_contact(app, email=f"c{i}@example.com")
+        assert c.id is not None
+        with app.uow() as uow:
+            queue_mail(uow, contact_id=c.id, category=TRANSACTIONAL, template="asset",
+                       dedupe_key=f"k{i}", priority=100 - i, at=app.clock.now(), item=item,
+                       form_key="f")
+            uow.commit()
+    with mailer_for(controller.port) as smtp:
+        postage = mail_sending.Postage(mailer=BreaksOff(smtp, 4), renderer=JinjaRenderer(),
+                                       links=app.links, sender="Acme <hello@acme.example>",
+                                       company="Acme")
+        with pytest.raises(RuntimeError, match="a bug"):
+            mail_sending.send_due(uow=app.uow, ctx=app.ctx, postage=postage)
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(t.mail_messages.c.dedupe_key, t.mail_messages.c.status,
+                                   t.mail_messages.c.sent_at, t.mail_messages.c.subject)
+                            .order_by(t.mail_messages.c.dedupe_key)).all()
+    # Three went (recorded two, then one as the batch broke off); the rest stay claimed,
+    # for sweep_interrupted to fail rather than risk sending twice.
+    assert [r.status for r in rows] == ["sent"] * 3 + ["sending"] * 3
+    assert all(r.sent_at is not None and r.subject for r in rows[:3])
+    assert sorted(to for to, _ in inbox.messages) == [f"c{i}@example.com" for i in range(3)]
