@@ -175,6 +175,13 @@ def test_an_unticked_box_records_no_consent(api: TestClient, app: App, keys: Key
     assert submit(api, {**hidden, "email": "bob@beta.example"}).status_code == 200
     shown = api.get(f"/api/v1/contacts/{contact_id}", headers=bearer(keys.admin)).json()
     assert shown["consent"]["email"]["granted"] is False
+    # Nor does a ticked box: anyone can type anyone's email into a public form.
+    _, hidden = page(api)
+    ticked = {**hidden, "email": "bob@beta.example", "consent": "yes", "newsletter": "yes"}
+    assert submit(api, ticked).status_code == 200
+    shown = api.get(f"/api/v1/contacts/{contact_id}", headers=bearer(keys.admin)).json()
+    assert shown["consent"]["email"] == {"granted": False, "source": "unsubscribe", "at": T0}
+    assert "newsletter" not in shown["consent"]
 
 
 def test_the_profile_link_asks_what_is_still_unknown(api: TestClient, app: App, keys: Keys,

@@ -97,7 +97,7 @@ class ConsentPolicy:
     """Sources (``contacts.source``) whose contacts get marketing email only after opt-in:
     purchased lists and trade-fair scans, by default."""
 
-    opt_in_required: tuple[str, ...] = ("purchased_list", "trade_fair")
+    opt_in_required: tuple[str, ...] = ("purchased_list", "list_import", "import", "trade_fair")
 
 
 def refusal(*, category: str, email: str | None, consent: Mapping[str, ConsentRecord],

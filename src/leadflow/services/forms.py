@@ -62,6 +62,9 @@ MAX_EMPLOYEES = 2**31 - 1
 
 # -- defining forms ---------------------------------------------------------------------------
 
+# Refusals a public form's ticked box never overrides.
+UNVERIFIED_OVERRIDES = ("unsubscribe", "complaint")
+
 @dataclass
 class FormIn:
     """A form as a marketer defines it. Empty ``fields`` and ``max_fields`` 0 follow the
@@ -466,6 +469,12 @@ def _record_profile(uow: UnitOfWork, ctx: Context, contact: Contact, form: Form,
     granted = [c for c, ticked in (("email", parsed.consent),
                                    ("newsletter", parsed.newsletter and form.newsletter))
                if ticked]  # an unticked box is no answer, not a refusal
+    refused = contact.consent.get("email")
+    if refused is not None and not refused.granted and refused.source in UNVERIFIED_OVERRIDES:
+        # Anyone may type anyone's email into a public form: a tick does not undo an
+        # unsubscribe or a spam complaint (that takes the person, not a form).
+        diff["consent.ignored"] = [refused.source, granted]
+        granted = []
     for channel in granted:
         before = contact.consent.get(channel)
         diff[f"consent.{channel}"] = [before.granted if before else None, True]

@@ -236,7 +236,7 @@ def erase(*, uow: UnitOfWork, ctx: Context, contact_id: int, reason: str,
         uow.history.add_audit(contact_id, now, actor, "erased", {"reason": why})
         contact.updated_at = now
         uow.contacts.save(contact)
-        if mailer is not None:  # copies of emails kept by the mailer (the file outbox)
-            mailer.forget(sent)
         uow.commit()
+    if mailer is not None:  # copies of emails kept by the mailer (the file outbox), once the
+        mailer.forget(sent)  # erasure is committed: a send finishing later forgets its own
     return contact
