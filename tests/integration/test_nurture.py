@@ -502,3 +502,28 @@ def test_erasure_leaves_no_trace_of_sent_email_and_nothing_brings_them_back(
     logged = caplog.text.lower()
     for secret in ("erin.secret", "erinna", "quasimodo"):
         assert secret not in logged
+
+
+def test_a_pass_after_the_first_looks_only_at_contacts_changed_since(app: App) -> None:
+    library(app)
+    clock: FakeClock = app.clock  # type: ignore[assignment]
+    first = lead(app, "early@example.com")
+    with app.uow() as uow:  # a lead the first pass must not see: its track is retired below
+        uow.enrollments.add(nurture.Enrollment(
+            contact_id=first, track_key="lead_discovery", status="left", step=1,
+            next_at=None, entered_at=clock.now(), updated_at=clock.now()))
+        uow.commit()
+    clock.advance(3600)
+    started = clock.now()
+    second = lead(app, "late@example.com")
+    report = nurture.tick(uow=app.uow, ctx=app.ctx, changed_since=started)
+    assert report.entered == 1  # the contact changed since; the earlier one is untouched
+    with app.reader() as uow:
+        assert [e.status for e in uow.enrollments.of_contact(first)] == ["left"]
+        assert [e.status for e in uow.enrollments.of_contact(second)] == ["active"]
+    # A full pass resumes the earlier lead where it left off: at its wait (step 1).
+    assert nurture.tick(uow=app.uow, ctx=app.ctx).entered == 1
+    with app.reader() as uow:
+        [resumed] = uow.enrollments.of_contact(first)
+    assert (resumed.status, resumed.step, resumed.next_at) == ("active", 2,
+                                                               clock.now() + 4 * DAY)

@@ -58,17 +58,21 @@ class EnrollmentRepository(Protocol):
         """Per track, how many contacts are active, done or left."""
         ...
     def enroll_fitting(self, track_key: str, *, stages: Sequence[str], owned: bool,
-                       at: float) -> int:
+                       at: float, changed_since: float | None = None) -> int:
         """Enrol (or resume) every contact with an address that is in these stages and is
-        owned (or not): set-based. How many entered."""
+        owned (or not) — only those changed since ``changed_since`` when given: set-based.
+        How many entered."""
         ...
     def leave_unfitting(self, track_key: str, *, stages: Sequence[str], owned: bool,
-                        at: float, reason: str) -> int:
+                        at: float, reason: str, changed_since: float | None = None) -> int:
         """Active members that no longer fit leave the track. How many left."""
         ...
     def leave_tracks_except(self, keys: Sequence[str], *, at: float, reason: str) -> int: ...
-    def reached_milestone(self, key: str, since: float, limit: int) -> list[int]:
-        """Contacts that reached a milestone since ``since``."""
+    def reached_milestone(self, key: str, since: float, limit: int, *,
+                          unanswered: tuple[str, str] | None = None) -> list[int]:
+        """Contacts that reached a milestone since ``since``; with ``unanswered`` (the
+        prefix and suffix of an answer's dedupe key around the contact id), only those not
+        answered yet."""
         ...
 
 

@@ -33,6 +33,7 @@ from leadflow.services.temperatures import refresh_expired_temperatures
 from leadflow.services.webhooks import deliver, relay
 
 log = logging.getLogger("leadflow.worker")
+NURTURE_FULL_SYNC_SECONDS = 3600.0
 
 
 class Jobs:
@@ -55,6 +56,10 @@ class Jobs:
             crontab(minute="*"), name="nurture")(self._nurture)
         self.send_mail = self.huey.task(name="send_mail")(self._send_mail)
         self._last_mail_kick = 0.0
+        # The first pass of a worker, and one an hour, looks at every contact; the others
+        # only at contacts changed since the previous pass.
+        self._nurture_at = 0.0
+        self._nurture_full_at = float("-inf")
         self.huey.signal(SIGNAL_COMPLETE)(self._on_complete)
         self.huey.signal(SIGNAL_ERROR)(self._on_error)
 
@@ -96,7 +101,13 @@ class Jobs:
         steps queue their email. One worker at a time."""
         try:
             with self.huey.lock_task("nurture"):
-                report = nurture.tick(uow=self.app.uow, ctx=self.app.ctx)
+                started = self.app.clock.now()
+                full = started - self._nurture_full_at >= NURTURE_FULL_SYNC_SECONDS
+                report = nurture.tick(uow=self.app.uow, ctx=self.app.ctx,
+                                      changed_since=None if full else self._nurture_at)
+                self._nurture_at = started
+                if full:
+                    self._nurture_full_at = started
                 sweep_interrupted(uow=self.app.uow, ctx=self.app.ctx)
         except TaskLockedException:
             return {}

@@ -86,8 +86,10 @@ def retire_track(*, uow: UnitOfWork, ctx: Context, key: str) -> None:
         uow.commit()
 
 
-def sync_members(uow: UnitOfWork, ctx: Context, report: NurtureReport) -> None:
-    """Enter and leave tracks as stages and owners changed (inside the caller's unit)."""
+def sync_members(uow: UnitOfWork, ctx: Context, report: NurtureReport, *,
+                 changed_since: float | None = None) -> None:
+    """Enter and leave tracks as stages and owners changed (inside the caller's unit); only
+    contacts changed since ``changed_since`` when given, else every contact."""
     now = ctx.clock.now()
     cfg = ctx.config
     tracks = all_tracks(uow, ctx)
@@ -97,10 +99,10 @@ def sync_members(uow: UnitOfWork, ctx: Context, report: NurtureReport) -> None:
         stages = [s.key for s in cfg.stages if s.role in track.stage_roles]
         owned = track.audience == "sales"
         report.left += uow.enrollments.leave_unfitting(
-            track.key, stages=stages, owned=owned, at=now,
+            track.key, stages=stages, owned=owned, at=now, changed_since=changed_since,
             reason="now owned by sales" if not owned else "left the sales stages")
-        entered = uow.enrollments.enroll_fitting(track.key, stages=stages, owned=owned, at=now)
-        report.entered += entered
+        report.entered += uow.enrollments.enroll_fitting(
+            track.key, stages=stages, owned=owned, at=now, changed_since=changed_since)
 
 
 def _facts(uow: UnitOfWork, ctx: Context, contact: Contact, consumed: Sequence[ContentItem],
@@ -177,6 +179,7 @@ def run_due(*, uow: UnitOfWorkFactory, ctx: Context, batch_size: int = 500,
     report = report or NurtureReport()
     while True:
         with uow() as work:
+            work.serialize("nurture")  # a pass started by hand and the worker's take turns
             tracks = {t.key: t for t in all_tracks(work, ctx)}
             library = work.content.active()
             due = work.enrollments.due(ctx.clock.now(), batch_size)
@@ -226,34 +229,45 @@ def on_form_submitted(uow: UnitOfWork, ctx: Context, *, contact_id: int, form_ke
                         library=library, at=at) for a in responders)
 
 
-def answer_milestones(uow: UnitOfWork, ctx: Context, report: NurtureReport,
-                      limit: int = 10_000) -> None:
-    """Queue milestone autoresponders for contacts that reached one recently; the dedupe
-    key makes each contact get each autoresponder once."""
+def answer_milestones(uow: UnitOfWork, ctx: Context, report: NurtureReport, *,
+                      since: float | None = None, limit: int = 10_000) -> None:
+    """Queue milestone autoresponders for contacts that reached one recently (since
+    ``since``, at most MILESTONE_LOOKBACK ago) and were not answered yet; the dedupe key
+    makes each contact get each autoresponder once."""
     now = ctx.clock.now()
+    start = now - MILESTONE_LOOKBACK if since is None else max(since, now - MILESTONE_LOOKBACK)
     library: list[ContentItem] | None = None
     for responder in ctx.config.nurture.autoresponders:
         if responder.trigger != "milestone" or responder.match is None:
             continue
+        occasion = f"milestone:{responder.match}"
         for contact_id in uow.enrollments.reached_milestone(
-                responder.match, now - MILESTONE_LOOKBACK, limit):
+                responder.match, start, limit,
+                unanswered=(f"auto:{responder.key}:", f":{occasion}")):
             contact = uow.contacts.get(contact_id)
             if contact is None or not contact.email:
                 continue
             library = library if library is not None else uow.content.active()
-            if _respond(uow, ctx, contact, responder_key=responder.key,
-                        occasion=f"milestone:{responder.match}", item_key=responder.item,
-                        maturities=responder.maturities, priority=responder.priority,
-                        library=library, at=now):
+            if _respond(uow, ctx, contact, responder_key=responder.key, occasion=occasion,
+                        item_key=responder.item, maturities=responder.maturities,
+                        priority=responder.priority, library=library, at=now):
                 report.autoresponses += 1
 
 
-def tick(*, uow: UnitOfWorkFactory, ctx: Context, batch_size: int = 500) -> NurtureReport:
-    """One nurture pass: sync members, answer milestones, run due steps."""
+SYNC_MARGIN = 300.0  # a change committed this long after its timestamp is still caught
+
+
+def tick(*, uow: UnitOfWorkFactory, ctx: Context, batch_size: int = 500,
+         changed_since: float | None = None) -> NurtureReport:
+    """One nurture pass: sync members, answer milestones, run due steps. With
+    ``changed_since`` (the start of the previous pass) it looks only at what changed since;
+    without, at every contact. Passes take turns (a second one waits for the first)."""
     report = NurtureReport()
+    since = None if changed_since is None else changed_since - SYNC_MARGIN
     with uow() as work:
-        sync_members(work, ctx, report)
-        answer_milestones(work, ctx, report)
+        work.serialize("nurture")
+        sync_members(work, ctx, report, changed_since=since)
+        answer_milestones(work, ctx, report, since=since)
         work.commit()
     return run_due(uow=uow, ctx=ctx, batch_size=batch_size, report=report)
 

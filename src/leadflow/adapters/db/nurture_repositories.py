@@ -253,9 +253,11 @@ class SqlEnrollmentRepository:
                     c.email.is_not(None), c.mail_status.is_(None))
 
     def enroll_fitting(self, track_key: str, *, stages: Sequence[str], owned: bool,
-                       at: float) -> int:
+                       at: float, changed_since: float | None = None) -> int:
         c, e = t.contacts.c, t.enrollments.c
         fits = self._fits(stages, owned)
+        if changed_since is not None:
+            fits = and_(fits, c.updated_at >= changed_since)
         resumed = self.conn.execute(update(t.enrollments).where(
             e.track_key == track_key, e.status == "left",
             exists(select(c.id).where(c.id == e.contact_id, fits)))
@@ -271,12 +273,16 @@ class SqlEnrollmentRepository:
         return len(resumed) + len(added)
 
     def leave_unfitting(self, track_key: str, *, stages: Sequence[str], owned: bool,
-                        at: float, reason: str) -> int:
+                        at: float, reason: str, changed_since: float | None = None) -> int:
         c, e = t.contacts.c, t.enrollments.c
         fits = self._fits(stages, owned)
+        if changed_since is None:
+            gone = ~exists(select(c.id).where(c.id == e.contact_id, fits))
+        else:  # only members whose contact changed can have stopped fitting
+            gone = exists(select(c.id).where(c.id == e.contact_id,
+                                             c.updated_at >= changed_since, ~fits))
         return len(self.conn.execute(update(t.enrollments).where(
-            e.track_key == track_key, e.status == "active",
-            ~exists(select(c.id).where(c.id == e.contact_id, fits)))
+            e.track_key == track_key, e.status == "active", gone)
             .values(status="left", next_at=None, updated_at=at, reason=reason)
             .returning(e.id)).all())
 
@@ -286,11 +292,16 @@ class SqlEnrollmentRepository:
             e.status == "active", e.track_key.not_in(list(keys)))
             .values(status="left", next_at=None, updated_at=at, reason=reason)).rowcount or 0)
 
-    def reached_milestone(self, key: str, since: float, limit: int) -> list[int]:
-        m = t.milestones.c
-        return list(self.conn.execute(select(m.contact_id).where(
-            m.key == key, m.reached_at >= since).order_by(m.reached_at, m.contact_id)
-            .limit(limit)).scalars())
+    def reached_milestone(self, key: str, since: float, limit: int, *,
+                          unanswered: tuple[str, str] | None = None) -> list[int]:
+        m, mm = t.milestones.c, t.mail_messages.c
+        query = select(m.contact_id).where(m.key == key, m.reached_at >= since)
+        if unanswered is not None:  # (prefix, suffix) of the dedupe key of the answer
+            prefix, suffix = unanswered
+            answer = literal(prefix) + cast(m.contact_id, String) + literal(suffix)
+            query = query.where(~exists(select(mm.id).where(mm.dedupe_key == answer)))
+        return list(self.conn.execute(query.order_by(m.reached_at, m.contact_id)
+                                      .limit(limit)).scalars())
 
 
 MESSAGE_FIELDS = tuple(f for f in MailMessage.__dataclass_fields__ if f != "id")

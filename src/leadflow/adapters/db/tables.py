@@ -92,6 +92,7 @@ contacts = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_contacts_stage", "stage"),
+    Index("ix_contacts_updated_at", "updated_at"),  # what changed since the last nurture pass
     Index("ix_contacts_temperature", "temperature"),
     Index("ix_contacts_owner_stage", "owner_id", "stage"),
     Index("ix_contacts_owner_queue", "owner_id", "temperature", "queue_rank", "id", "stage"),
@@ -421,6 +422,7 @@ enrollments = Table(
     Column("updated_at", Float, nullable=False),
     Column("reason", String(300)),
     UniqueConstraint("contact_id", "track_key"),
+    Index("ix_enrollments_track_status", "track_key", "status", "contact_id"),
     Index("ix_enrollments_due", "next_at",
           sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
 )
