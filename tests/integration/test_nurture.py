@@ -341,7 +341,7 @@ def test_two_workers_racing_never_exceed_the_cap_nor_send_twice(
     assert len(ids) == len(set(ids)) == 12
 
 
-def test_a_retried_send_sends_once_and_an_interrupted_one_is_not_resent(
+def test_a_retried_send_sends_once_and_a_claim_left_by_a_dead_worker_goes_once(
         app: App, postage: Postage, smtp: tuple[Controller, Inbox]) -> None:
     _, inbox = smtp
     items = library(app)
@@ -360,20 +360,22 @@ def test_a_retried_send_sends_once_and_an_interrupted_one_is_not_resent(
     assert send(app, postage).sent == 1
     assert send(app, postage).sent == 0  # the job run again: nothing twice
     assert len(inbox.to("once@example.com")) == 1
-    # A worker that died after claiming: its message is marked failed, never sent again.
+    # A worker that died after claiming, before the mailer had it: queued again, sent once.
     with app.uow() as uow:
         queue_mail(uow, contact_id=cid, category=MARKETING, template="content",
-                   dedupe_key="crash", priority=5, at=clock.now(), item=items["pricing"])
+                   dedupe_key="crash", priority=5, at=clock.now(), item=items["roi-case-study"])
         uow.commit()
     from leadflow.services.mail_sending import SendReport, claim_due
     with app.uow() as uow:
         claimed, _ = claim_due(uow=uow, ctx=app.ctx, batch_size=10, report=SendReport())
         uow.commit()
     assert len(claimed) == 1
-    clock.advance(3600)
+    assert send(app, postage).sent == 0  # claimed: no other worker takes it
+    clock.advance(3601)
     assert sweep_interrupted(uow=app.uow, ctx=app.ctx) == 1
-    assert send(app, postage).sent == 0
-    assert rows(app, cid)[-1].status == "failed"
+    assert send(app, postage).sent == 1
+    assert rows(app, cid)[-1].status == "sent"
+    assert len(inbox.to("once@example.com")) == 2
 
 
 def test_a_hard_bounce_from_the_server_stops_all_email(app: App, postage: Postage,
@@ -527,3 +529,37 @@ def test_a_pass_after_the_first_looks_only_at_contacts_changed_since(app: App) -
         [resumed] = uow.enrollments.of_contact(first)
     assert (resumed.status, resumed.step, resumed.next_at) == ("active", 2,
                                                                clock.now() + 4 * DAY)
+
+
+def test_held_email_does_not_go_once_the_contact_left_the_audience(
+        app: App, postage: Postage, smtp: tuple[Controller, Inbox]) -> None:
+    _, inbox = smtp
+    items = library(app)
+    create_user(uow=app.uow(), ctx=app.ctx, email="rob@acme.example", name="Doe, John",
+                role="sales_rep")
+    c = good_fit_contact(app, email="moved@bigco.example")
+    assert c.id is not None
+    record_event(uow=app.uow(), ctx=app.ctx, event=EventIn(type="form_submitted",
+                                                           contact_id=c.id))
+    with app.uow() as uow:  # queued for the lead (its track already done), then held
+        for key, track in (("funnel-basics", "lead_discovery"), ("crm-comparison", None)):
+            queue_mail(uow, contact_id=c.id, category=MARKETING, template="content",
+                       dedupe_key=f"held:{key}", priority=30, at=app.clock.now(),
+                       item=items[key], track_key=track)
+        uow.commit()
+    record_event(uow=app.uow(), ctx=app.ctx, event=EventIn(type="demo_request",
+                                                           contact_id=c.id))
+    report = send(app, postage)
+    assert report.reasons == {"no longer in the audience of track lead_discovery": 1}
+    assert report.sent == 1  # evaluation content still fits a prospect
+    # A sales track's email goes out in the owner's name, even one with a comma in it.
+    with app.uow() as uow:
+        queue_mail(uow, contact_id=c.id, category=MARKETING, template="content",
+                   dedupe_key="owner", priority=40, at=app.clock.now(),
+                   item=items["pricing"], track_key="prospect_decision",
+                   sender_id=uow.contacts.get(c.id).owner_id)  # type: ignore[union-attr]
+        uow.commit()
+    assert send(app, postage).sent == 1
+    last = inbox.to("moved@bigco.example")[-1]
+    assert last["From"].addresses[0].display_name == "Doe, John"
+    assert last["From"].addresses[0].addr_spec == "hello@acme.example"

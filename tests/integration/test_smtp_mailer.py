@@ -25,7 +25,7 @@ from leadflow.domain.mail_policy import TRANSACTIONAL
 from leadflow.domain.ports import OutgoingMail
 from leadflow.services import mail_sending
 from leadflow.services.mail_queue import queue_mail
-from tests.conftest import good_fit_contact
+from tests.conftest import FakeClock, good_fit_contact
 
 
 class Inbox:
@@ -171,25 +171,22 @@ def test_a_mailer_nobody_closed_leaves_no_socket_open(
 
 
 class BreaksOff:
-    """Sends through ``mailer`` until the ``n``th message, where it raises a bug's error."""
+    """Sends through ``mailer`` until the ``n``th message, where it raises ``error``."""
 
-    def __init__(self, mailer: SmtpMailer, n: int) -> None:
-        self.mailer, self.n, self.calls = mailer, n, 0
+    def __init__(self, mailer: SmtpMailer, n: int, error: BaseException) -> None:
+        self.mailer, self.n, self.calls, self.error = mailer, n, 0, error
 
     def send(self, mail: OutgoingMail) -> None:
         self.calls += 1
         if self.calls == self.n:
-            raise RuntimeError("a bug")
+            raise self.error
         self.mailer.send(mail)
 
     def forget(self, message_ids: Any) -> None:
         del message_ids
 
 
-def test_what_went_is_recorded_sent_when_a_batch_breaks_off(
-        app: App, server: tuple[Controller, Inbox], monkeypatch: pytest.MonkeyPatch) -> None:
-    controller, inbox = server
-    monkeypatch.setattr(mail_sending, "RECORD_EVERY", 2)
+def six_asset_emails(app: App) -> None:
     with app.uow() as uow:
         item = uow.content.add(ContentItem(key="guide", title="A guide", url="/guide",
                                            maturity="discovery", format="article"),
@@ -203,18 +200,53 @@ def test_what_went_is_recorded_sent_when_a_batch_breaks_off(
                        dedupe_key=f"k{i}", priority=100 - i, at=app.clock.now(), item=item,
                        form_key="f")
             uow.commit()
-    with mailer_for(controller.port) as smtp:
-        postage = mail_sending.Postage(mailer=BreaksOff(smtp, 4), renderer=JinjaRenderer(),
-                                       links=app.links, sender="Acme <hello@acme.example>",
-                                       company="Acme")
-        with pytest.raises(RuntimeError, match="a bug"):
-            mail_sending.send_due(uow=app.uow, ctx=app.ctx, postage=postage)
+
+
+def statuses(app: App) -> list[Any]:
     with app.engine.connect() as conn:
-        rows = conn.execute(select(t.mail_messages.c.dedupe_key, t.mail_messages.c.status,
-                                   t.mail_messages.c.sent_at, t.mail_messages.c.subject)
-                            .order_by(t.mail_messages.c.dedupe_key)).all()
-    # Three went (recorded two, then one as the batch broke off); the rest stay claimed,
-    # for sweep_interrupted to fail rather than risk sending twice.
-    assert [r.status for r in rows] == ["sent"] * 3 + ["sending"] * 3
+        return list(conn.execute(select(t.mail_messages.c.dedupe_key, t.mail_messages.c.status,
+                                        t.mail_messages.c.sent_at, t.mail_messages.c.subject)
+                                 .order_by(t.mail_messages.c.dedupe_key)))
+
+
+def test_a_bug_on_one_message_queues_it_again_and_the_batch_goes_on(
+        app: App, server: tuple[Controller, Inbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, inbox = server
+    monkeypatch.setattr(mail_sending, "RECORD_EVERY", 2)
+    six_asset_emails(app)
+    with mailer_for(controller.port) as smtp:
+        postage = mail_sending.Postage(mailer=BreaksOff(smtp, 4, RuntimeError("a bug")),
+                                       renderer=JinjaRenderer(), links=app.links,
+                                       sender="Acme <hello@acme.example>", company="Acme")
+        report = mail_sending.send_due(uow=app.uow, ctx=app.ctx, postage=postage)
+    assert (report.sent, report.retried) == (5, 1)
+    assert [r.status for r in statuses(app)] == ["sent"] * 3 + ["queued"] + ["sent"] * 2
+    assert len(inbox.messages) == 5
+
+
+def test_what_went_is_recorded_sent_when_a_worker_dies_mid_batch(
+        app: App, server: tuple[Controller, Inbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, inbox = server
+    monkeypatch.setattr(mail_sending, "RECORD_EVERY", 2)
+    six_asset_emails(app)
+    with mailer_for(controller.port) as smtp:
+        postage = mail_sending.Postage(mailer=BreaksOff(smtp, 4, SystemExit(1)),
+                                       renderer=JinjaRenderer(), links=app.links,
+                                       sender="Acme <hello@acme.example>", company="Acme")
+        with pytest.raises(SystemExit):
+            mail_sending.send_due(uow=app.uow, ctx=app.ctx, postage=postage)
+    rows = statuses(app)
+    # Three went (recorded two, then one as the batch broke off); the fourth was handed to
+    # the mailer (it may have gone); the last two were only claimed.
+    assert [r.status for r in rows] == ["sent"] * 3 + ["sending"] + ["claimed"] * 2
     assert all(r.sent_at is not None and r.subject for r in rows[:3])
     assert sorted(to for to, _ in inbox.messages) == [f"c{i}@example.com" for i in range(3)]
+    clock: FakeClock = app.clock  # type: ignore[assignment]
+    clock.advance(mail_sending.INTERRUPTED_AFTER + 1)
+    assert mail_sending.sweep_interrupted(uow=app.uow, ctx=app.ctx) == 3
+    assert [r.status for r in statuses(app)] == ["sent"] * 3 + ["failed"] + ["queued"] * 2
+    with mailer_for(controller.port) as smtp:
+        postage = mail_sending.Postage(mailer=smtp, renderer=JinjaRenderer(), links=app.links,
+                                       sender="Acme <hello@acme.example>", company="Acme")
+        assert mail_sending.send_due(uow=app.uow, ctx=app.ctx, postage=postage).sent == 2
+    assert len(inbox.messages) == 5  # the one that may have gone is not sent twice

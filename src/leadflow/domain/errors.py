@@ -18,6 +18,8 @@ entrypoints map the classes to exit codes (CLI) and HTTP statuses (API):
   over its size limit.
 - ``Unavailable`` (503): the database cannot be reached or opened.
 - ``Undeliverable`` (422): the mail server refused the recipient for good (a hard bounce).
+- ``DeliveryUnknown`` (502): the connection broke after the message was handed over: the
+  server may have it, so it is not sent again.
 """
 
 from __future__ import annotations
@@ -104,6 +106,10 @@ class Unavailable(LeadflowError):
 
 class Undeliverable(LeadflowError):
     code = "undeliverable"
+
+
+class DeliveryUnknown(LeadflowError):
+    code = "delivery_unknown"
 
 
 class Unauthenticated(LeadflowError):

@@ -30,7 +30,10 @@ BOUNCED = "bounced"
 COMPLAINED = "complained"
 
 
-QUEUED, SENDING, SENT, SKIPPED, FAILED = "queued", "sending", "sent", "skipped", "failed"
+# queued → claimed (counted by the cap; not yet handed to the mailer) → sending (handed over,
+# so never sent again) → sent; or skipped (never to go) or failed.
+QUEUED, CLAIMED, SENDING = "queued", "claimed", "sending"
+SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
 
 
 @dataclass

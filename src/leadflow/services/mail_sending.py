@@ -1,24 +1,25 @@
 """Sending queued email: claim what is due under the frequency cap and the consent rules, then
 render and send each claimed message once.
 
-Claiming happens in one transaction that holds each contact's mail lock while it counts what
-was sent in the cap window and marks the next message ``sending``; so several workers sending
-at once never go over the cap, and a message is claimed by one of them only. A claimed
-message is sent at most once: a worker that dies between the SMTP hand-over and recording it
-leaves the message ``sending``, and ``sweep_interrupted`` marks it failed rather than risk a
-second copy in the contact's mailbox.
+Claiming happens in one transaction that holds each contact's mail lock while it reads the
+contact's due messages afresh, counts what was sent in the cap window and marks the next
+message ``claimed``; so several workers sending at once never go over the cap, and a message
+is claimed by one of them only. Just before a group of claimed messages goes to the mailer it
+becomes ``sending``: a message is sent at most once. A worker that dies leaves ``claimed``
+messages, which ``sweep_interrupted`` queues again, and ``sending`` ones, which it marks
+failed rather than risk a second copy in the contact's mailbox.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formataddr, parseaddr
 from typing import Any, Protocol
 
-from leadflow.domain.content import ContentItem
-from leadflow.domain.errors import Unavailable, Undeliverable
+from leadflow.domain.content import ContentItem, allowed_maturities
+from leadflow.domain.errors import DeliveryUnknown, Unavailable, Undeliverable
 from leadflow.domain.identity import suppression_hash
 from leadflow.domain.mail_links import LinkSigner
 from leadflow.domain.mail_policy import (
@@ -26,6 +27,8 @@ from leadflow.domain.mail_policy import (
     CAPPED,
     FAILED,
     NEWSLETTER,
+    QUEUED,
+    SENDING,
     SENT,
     SKIPPED,
     TRANSACTIONAL,
@@ -34,13 +37,17 @@ from leadflow.domain.mail_policy import (
     refusal,
 )
 from leadflow.domain.model import Contact
+from leadflow.domain.nurture import Track
 from leadflow.domain.ports import Mailer, OutgoingMail, UnitOfWork, UnitOfWorkFactory
 from leadflow.domain.users import User
 from leadflow.services.context import Context
+from leadflow.services.nurture import all_tracks
+
+log = logging.getLogger("leadflow.mail")
 
 MAX_ATTEMPTS = 5
 RETRY_SECONDS = 60.0
-INTERRUPTED_AFTER = 900.0  # a message `sending` this long was cut short mid-send
+INTERRUPTED_AFTER = 3600.0  # a message claimed or sending this long was cut short
 RECORD_EVERY = 50  # sent messages recorded per transaction (a crash leaves these `sending`)
 READ_SLICE = 500   # contacts read per query when a claimed batch is rendered
 
@@ -92,20 +99,37 @@ def _suppressed(uow: UnitOfWork, ctx: Context, contact: Contact) -> bool:
         [suppression_hash("email", contact.email, ctx.suppression_salt)])
 
 
-def _still_wanted(uow: UnitOfWork, ctx: Context, contact: Contact,
+@dataclass
+class _Fit:
+    """What deciding whether a queued message still fits its contact needs, read once per
+    claim: the tracks and the library."""
+
+    tracks: dict[str, Track]
+    items: dict[int, ContentItem]
+
+
+def _still_wanted(fit: _Fit, ctx: Context, contact: Contact,
                   message: MailMessage) -> str | None:
-    """Why a message queued before the contact moved on must not go, if it must not."""
-    if message.category == TRANSACTIONAL:
+    """Why a message queued before the contact moved on must not go, if it must not: a
+    customer gets only the newsletter; a track's email goes only to a contact still in the
+    track's audience; content goes only where its maturity still fits the stage."""
+    if message.category in (TRANSACTIONAL, NEWSLETTER):
         return None
     role = ctx.config.role_of(contact.stage) if ctx.config.has_stage(contact.stage) else ""
-    if role == "won" and message.category != NEWSLETTER:
+    if role == "won":
         return "customers get only the newsletter"
     if role in ("excluded", "erased"):
         return f"the contact is in {contact.stage}"
     if message.track_key:
-        status = {e.track_key: e.status for e in uow.enrollments.of_contact(contact.id or 0)}
-        if status.get(message.track_key) == "left":
-            return f"the contact left track {message.track_key}"
+        track = fit.tracks.get(message.track_key)
+        if track is None:
+            return f"track {message.track_key} was retired"
+        owned = contact.owner_id is not None
+        if role not in track.stage_roles or (track.audience == "sales") != owned:
+            return f"no longer in the audience of track {message.track_key}"
+    item = fit.items.get(message.item_id) if message.item_id else None
+    if item is not None and item.maturity not in allowed_maturities(role):
+        return f"{item.maturity} content does not fit a contact in {contact.stage}"
     return None
 
 
@@ -115,32 +139,37 @@ def claim_due(*, uow: UnitOfWork, ctx: Context, batch_size: int, report: SendRep
     due messages it looked at."""
     now = ctx.clock.now()
     policy = ctx.config.nurture
-    by_contact: dict[int, list[MailMessage]] = defaultdict(list)
     due = uow.mail.due(now, batch_size)
-    for message in due:
-        by_contact[message.contact_id].append(message)
+    contact_ids = sorted({m.contact_id for m in due})
+    fit = _Fit(tracks={t.key: t for t in all_tracks(uow, ctx)},
+               items={i.id: i for i in uow.content.active() if i.id is not None})
     claimed: list[MailMessage] = []
-    for contact_id in sorted(by_contact):  # one lock order for every worker: no deadlock
+
+    def skip(message_id: int, reason: str) -> None:
+        # Only a message still queued: another worker may have sent it since `due` was read.
+        if uow.mail.finish(message_id, status=SKIPPED, at=now, reason=reason,
+                           only_from=QUEUED):
+            report.skip(reason)
+
+    for contact_id in contact_ids:  # one lock order for every worker: no deadlock
         uow.serialize(f"mail-cap:{contact_id}")
         contact = uow.contacts.get(contact_id)
         suppressed = contact is not None and _suppressed(uow, ctx, contact)
-        for message in sorted(by_contact[contact_id], key=lambda m: (-m.priority, m.id or 0)):
+        # Read again under the lock: what another worker did meanwhile is seen.
+        for message in uow.mail.due_for_contact(contact_id, now):
             assert message.id is not None
             if contact is None:
-                uow.mail.finish(message.id, status=SKIPPED, at=now, reason="no such contact")
-                report.skip("no such contact")
+                skip(message.id, "no such contact")
                 continue
             if message.expires_at is not None and now > message.expires_at:
-                uow.mail.finish(message.id, status=SKIPPED, at=now, reason="expired")
-                report.skip("expired")
+                skip(message.id, "expired")
                 continue
             reason = refusal(category=message.category, email=contact.email,
                              consent=contact.consent, source=contact.source,
                              mail_status=contact.mail_status, suppressed=suppressed,
-                             policy=policy.consent) or _still_wanted(uow, ctx, contact, message)
+                             policy=policy.consent) or _still_wanted(fit, ctx, contact, message)
             if reason is not None:
-                uow.mail.finish(message.id, status=SKIPPED, at=now, reason=reason)
-                report.skip(reason)
+                skip(message.id, reason)
                 continue
             if message.category in CAPPED:
                 sent_at = uow.mail.capped_sent_at(contact_id, now - policy.cap.window, CAPPED)
@@ -149,9 +178,7 @@ def claim_due(*, uow: UnitOfWork, ctx: Context, batch_size: int, report: SendRep
                     if decision.free_at is None or (
                             message.expires_at is not None
                             and decision.free_at > message.expires_at):
-                        uow.mail.finish(message.id, status=SKIPPED, at=now,
-                                        reason="over the frequency cap")
-                        report.skip("over the frequency cap")
+                        skip(message.id, "over the frequency cap")
                     else:
                         uow.mail.hold(message.id, decision.free_at)
                         report.held += 1
@@ -228,7 +255,7 @@ def _outgoing(data: _BatchData, postage: Postage, message: MailMessage
     if message.sender_id is not None:
         owner = data.owners.get(message.sender_id)
         if owner is not None:
-            sender = f"{owner.name} <{postage.sender.split('<')[-1].rstrip('>')}>"
+            sender = formataddr((owner.name, parseaddr(postage.sender)[1]))
             reply_to = owner.email
     return OutgoingMail(sender=sender, to=contact.email, subject=rendered.subject,
                         text=rendered.text, html=rendered.html, message_id=message.message_id,
@@ -238,8 +265,9 @@ def _outgoing(data: _BatchData, postage: Postage, message: MailMessage
 def send_claimed(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage,
                  messages: list[MailMessage], report: SendReport) -> None:
     """Render and send each claimed message once. What rendering needs is read for the whole
-    batch at once; sent messages are recorded RECORD_EVERY at a time (and whatever happens,
-    before this returns or raises)."""
+    batch at once; messages become ``sending`` RECORD_EVERY at a time just before they go,
+    and are recorded sent as many at a time (whatever happens, before this returns or
+    raises)."""
     if not messages:
         return
     with uow() as work:
@@ -252,31 +280,48 @@ def send_claimed(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage,
         with uow() as work:
             for message_id, at, subject in sent:
                 work.mail.finish(message_id, status=SENT, at=at, subject=subject)
+            # A contact erased while its email was on the way: forget the copy just made.
+            gone = [m.message_id for m in messages
+                    if m.id in {i for i, _, _ in sent} and m.message_id
+                    and _erased(work, ctx, m.contact_id)]
             work.commit()
+        if gone:
+            postage.mailer.forget(gone)
         report.sent += len(sent)
         sent.clear()
 
     try:
-        _send_each(uow=uow, ctx=ctx, postage=postage, messages=messages, report=report,
-                   data=data, sent=sent, record_sent=record_sent)
+        for start in range(0, len(messages), RECORD_EVERY):
+            group = messages[start:start + RECORD_EVERY]
+            with uow() as work:
+                going = work.mail.start_sending([m.id for m in group if m.id is not None])
+                work.commit()
+            _send_each(uow=uow, ctx=ctx, postage=postage, report=report, data=data,
+                       messages=[m for m in group if m.id in going], sent=sent)
+            record_sent()
     finally:
         record_sent()
 
 
+def _erased(uow: UnitOfWork, ctx: Context, contact_id: int) -> bool:
+    contact = uow.contacts.get(contact_id)
+    return contact is None or ctx.config.is_erased(contact.stage)
+
+
 def _send_each(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage,
                messages: list[MailMessage], report: SendReport, data: _BatchData,
-               sent: list[tuple[int, float, str]], record_sent: Callable[[], None]) -> None:
+               sent: list[tuple[int, float, str]]) -> None:
     for message in messages:
         assert message.id is not None
-        outgoing, reason = _outgoing(data, postage, message)
         now = ctx.clock.now()
-        if outgoing is None:
-            with uow() as work:
-                work.mail.finish(message.id, status=SKIPPED, at=now, reason=reason)
-                work.commit()
-            report.skip(reason or "")
-            continue
         try:
+            outgoing, reason = _outgoing(data, postage, message)
+            if outgoing is None:
+                with uow() as work:
+                    work.mail.finish(message.id, status=SKIPPED, at=now, reason=reason)
+                    work.commit()
+                report.skip(reason or "")
+                continue
             postage.mailer.send(outgoing)
         except Undeliverable as exc:
             with uow() as work:
@@ -290,20 +335,28 @@ def _send_each(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage,
                 work.commit()
             report.failed += 1
             continue
-        except Unavailable as exc:
+        except DeliveryUnknown as exc:  # the server may have it: never send it again
             with uow() as work:
-                if message.attempts + 1 >= MAX_ATTEMPTS:
-                    work.mail.finish(message.id, status=FAILED, at=now, reason=exc.message[:300])
+                work.mail.finish(message.id, status=FAILED, at=now, reason=exc.message[:300])
+                work.commit()
+            report.failed += 1
+            continue
+        except Exception as exc:
+            if not isinstance(exc, Unavailable):
+                log.exception("sending an email failed", extra={"mail_message": message.id})
+            why = exc.message if isinstance(exc, Unavailable) else (
+                f"{type(exc).__name__} while rendering or sending")
+            with uow() as work:
+                if message.attempts + 1 >= MAX_ATTEMPTS:  # `attempts` is from before the claim
+                    work.mail.finish(message.id, status=FAILED, at=now, reason=why[:300])
                     report.failed += 1
                 else:
                     delay = RETRY_SECONDS * 2 ** message.attempts
-                    work.mail.retry(message.id, at=now + delay, reason=exc.message[:300])
+                    work.mail.retry(message.id, at=now + delay, reason=why[:300])
                     report.retried += 1
                 work.commit()
             continue
         sent.append((message.id, ctx.clock.now(), outgoing.subject[:500]))
-        if len(sent) >= RECORD_EVERY:
-            record_sent()
 
 
 def send_due(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage, batch_size: int = 200,
@@ -324,13 +377,17 @@ def send_due(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage, batch_si
 
 
 def sweep_interrupted(*, uow: UnitOfWorkFactory, ctx: Context, limit: int = 1000) -> int:
-    """Messages left ``sending`` by a worker that died mid-send: failed, never sent twice."""
+    """Messages a worker that died left behind: claimed ones (never handed to the mailer) are
+    queued again; sending ones are marked failed, never sent twice. How many it found."""
     now = ctx.clock.now()
     with uow() as work:
-        stale = work.mail.stale_sending(now - INTERRUPTED_AFTER, limit)
-        for message_id in stale:
-            work.mail.finish(message_id, status=FAILED, at=now,
-                             reason="interrupted while sending; not sent again, so that "
-                                    "nobody gets it twice")
+        stale = work.mail.stale(now - INTERRUPTED_AFTER, limit)
+        for message_id, status in stale:
+            if status == SENDING:
+                work.mail.finish(message_id, status=FAILED, at=now, only_from=SENDING,
+                                 reason="interrupted while sending; not sent again, so that "
+                                        "nobody gets it twice")
+            else:
+                work.mail.retry(message_id, at=now, reason="its worker stopped before sending")
         work.commit()
     return len(stale)

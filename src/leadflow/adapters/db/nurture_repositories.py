@@ -28,7 +28,7 @@ from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_rows import is_postgresql
 from leadflow.domain.content import CONSUMING_EVENTS, Consumed, ContentItem
 from leadflow.domain.forms import Form
-from leadflow.domain.mail_policy import QUEUED, SENDING, SENT, SKIPPED, MailMessage
+from leadflow.domain.mail_policy import CLAIMED, QUEUED, SENDING, SENT, SKIPPED, MailMessage
 from leadflow.domain.nurture import Enrollment
 
 ITEM_FIELDS = ("key", "title", "url", "maturity", "format", "premium", "language", "summary",
@@ -313,13 +313,13 @@ ADD_MESSAGE = {  # by dialect: a message whose dedupe key is taken is not queued
         index_elements=["dedupe_key"]).returning(_mm.id)}
 SENT_ITEM_IDS = select(_mm.item_id).where(
     _mm.contact_id == bindparam("contact_id"), _mm.item_id.is_not(None),
-    _mm.status.in_((QUEUED, SENDING, SENT)))
+    _mm.status.in_((QUEUED, CLAIMED, SENDING, SENT)))
 CAPPED_SENT_AT = select(_mm.claimed_at).where(
-    _mm.contact_id == bindparam("contact_id"), _mm.status.in_((SENDING, SENT)),
+    _mm.contact_id == bindparam("contact_id"), _mm.status.in_((CLAIMED, SENDING, SENT)),
     _mm.claimed_at >= bindparam("since"),
     _mm.category.in_(bindparam("categories", expanding=True)))
 CLAIM = update(t.mail_messages).where(_mm.id == bindparam("_id"), _mm.status == QUEUED).values(
-    status=SENDING, claimed_at=bindparam("_at"), message_id=bindparam("_header"),
+    status=CLAIMED, claimed_at=bindparam("_at"), message_id=bindparam("_header"),
     attempts=_mm.attempts + 1)
 FINISH = update(t.mail_messages).where(_mm.id == bindparam("_id"))
 
@@ -353,9 +353,25 @@ class SqlMailRepository:
 
     def due(self, now: float, limit: int) -> list[MailMessage]:
         c = t.mail_messages.c
+        # In not_before order only: the partial index returns the first rows without a sort
+        # (a newsletter queues hundreds of thousands at one time); priority is applied per
+        # contact when claiming.
         return [_message(r) for r in self.conn.execute(
             select(t.mail_messages).where(c.status == QUEUED, c.not_before <= now)
-            .order_by(c.priority.desc(), c.not_before, c.id).limit(limit))]
+            .order_by(c.not_before).limit(limit))]
+
+    def due_for_contact(self, contact_id: int, now: float) -> list[MailMessage]:
+        c = t.mail_messages.c
+        return [_message(r) for r in self.conn.execute(
+            select(t.mail_messages).where(c.contact_id == contact_id, c.status == QUEUED,
+                                          c.not_before <= now)
+            .order_by(c.priority.desc(), c.id))]
+
+    def start_sending(self, message_ids: Sequence[int]) -> set[int]:
+        c = t.mail_messages.c
+        return set(self.conn.execute(update(t.mail_messages).where(
+            c.id.in_(list(message_ids)), c.status == CLAIMED).values(status=SENDING)
+            .returning(c.id)).scalars())
 
     def capped_sent_at(self, contact_id: int, since: float, categories: Sequence[str]
                        ) -> list[float]:
@@ -373,24 +389,31 @@ class SqlMailRepository:
                           .values(not_before=until, reason="held by the frequency cap"))
 
     def finish(self, message_id: int, *, status: str, at: float, reason: str | None = None,
-               subject: str | None = None) -> None:
+               subject: str | None = None, only_from: str | None = None) -> bool:
         values: dict[str, Any] = {"status": status, "reason": reason, "_id": message_id}
         if status == SENT:
             values["sent_at"] = at
         if subject is not None:
             values["subject"] = subject
-        self.conn.execute(FINISH, values)
+        if only_from is None:
+            return bool(self.conn.execute(FINISH, values).rowcount)
+        c = t.mail_messages.c
+        values.pop("_id")
+        return bool(self.conn.execute(update(t.mail_messages).where(
+            c.id == message_id, c.status == only_from).values(**values)).rowcount)
 
     def retry(self, message_id: int, *, at: float, reason: str) -> None:
         c = t.mail_messages.c
-        self.conn.execute(update(t.mail_messages).where(c.id == message_id, c.status == SENDING)
-                          .values(status=QUEUED, not_before=at, claimed_at=None,
-                                  message_id=None, reason=reason))
+        self.conn.execute(update(t.mail_messages).where(
+            c.id == message_id, c.status.in_((CLAIMED, SENDING)))
+            .values(status=QUEUED, not_before=at, claimed_at=None, message_id=None,
+                    reason=reason))
 
-    def stale_sending(self, before: float, limit: int) -> list[int]:
+    def stale(self, before: float, limit: int) -> list[tuple[int, str]]:
         c = t.mail_messages.c
-        return list(self.conn.execute(select(c.id).where(
-            c.status == SENDING, c.claimed_at < before).order_by(c.id).limit(limit)).scalars())
+        return [(int(r.id), str(r.status)) for r in self.conn.execute(
+            select(c.id, c.status).where(c.status.in_((CLAIMED, SENDING)),
+                                         c.claimed_at < before).order_by(c.id).limit(limit))]
 
     def of_contact(self, contact_id: int, limit: int) -> list[MailMessage]:
         c = t.mail_messages.c

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from leadflow.config import Settings
-from leadflow.domain.errors import Unavailable, Undeliverable
+from leadflow.domain.errors import DeliveryUnknown, Unavailable, Undeliverable
 from leadflow.domain.ports import Mailer, OutgoingMail
 
 
@@ -161,6 +161,11 @@ class SmtpMailer:
         except (OSError, smtplib.SMTPException) as exc:
             if connection is not None:
                 connection.close()
+                if connection.data_begun:
+                    raise DeliveryUnknown(
+                        f"the connection to {self.host}:{self.port} broke after the message "
+                        f"was handed over ({type(exc).__name__}); it may have been delivered"
+                    ) from None
             raise Unavailable(f"cannot send email through {self.host}:{self.port}: "
                               f"{type(exc).__name__}: {exc}") from None
         except BaseException:

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from leadflow.domain.errors import (
     ConfigInvalid,
     Conflict,
+    DeliveryUnknown,
     Forbidden,
     InvalidInput,
     LeadflowError,
@@ -31,7 +32,8 @@ log = logging.getLogger("leadflow.api")
 
 STATUS = {InvalidInput: 422, ConfigInvalid: 422, NotFound: 404, Conflict: 409,
           MoveNotAllowed: 409, Suppressed: 409, Unauthenticated: 401, Forbidden: 403,
-          TooLarge: 413, Unavailable: 503, Undeliverable: 422}
+          TooLarge: 413, Unavailable: 503, Undeliverable: 422,
+          DeliveryUnknown: 502}
 
 
 def status_of(exc: LeadflowError) -> int:
