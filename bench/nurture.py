@@ -197,7 +197,11 @@ def send(app: App, mailer: Watched, limit: int | None) -> tuple[float, SendRepor
 
 def baseline(port: int, sample: list[OutgoingMail], n: int) -> float:
     """Plain smtplib, one connection, ``n`` messages prepared beforehand (as bytes)."""
-    prepared = [(m.sender, [m.to], build_message(m).as_bytes()) for m in sample]
+    prepared = []
+    for m in sample:
+        message = build_message(m)  # as smtplib's send_message flattens it: CRLF line ends
+        prepared.append((m.sender, [m.to],
+                         message.as_bytes(policy=message.policy.clone(linesep="\r\n"))))
     ticker = Ticker("baseline")
     start = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as smtp:
