@@ -153,7 +153,14 @@ def claim_due(*, uow: UnitOfWork, ctx: Context, batch_size: int, report: SendRep
 
     for contact_id in contact_ids:  # one lock order for every worker: no deadlock
         uow.serialize(f"mail-cap:{contact_id}")
-        contact = uow.contacts.get(contact_id)
+    # Read under the locks (all of them held until commit, as one at a time would be).
+    contacts: dict[int, Contact] = {}
+    for start in range(0, len(contact_ids), READ_SLICE):
+        for found in uow.contacts.get_many(contact_ids[start:start + READ_SLICE]):
+            assert found.id is not None
+            contacts[found.id] = found
+    for contact_id in contact_ids:
+        contact = contacts.get(contact_id)
         suppressed = contact is not None and _suppressed(uow, ctx, contact)
         # Read again under the lock: what another worker did meanwhile is seen.
         for message in uow.mail.due_for_contact(contact_id, now):
@@ -281,9 +288,12 @@ def send_claimed(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage,
             for message_id, at, subject in sent:
                 work.mail.finish(message_id, status=SENT, at=at, subject=subject)
             # A contact erased while its email was on the way: forget the copy just made.
-            gone = [m.message_id for m in messages
-                    if m.id in {i for i, _, _ in sent} and m.message_id
-                    and _erased(work, ctx, m.contact_id)]
+            sent_ids = {i for i, _, _ in sent}
+            went = [m for m in messages if m.id in sent_ids and m.message_id]
+            now_are = {c.id: c for c in work.contacts.get_many(
+                sorted({m.contact_id for m in went}))}
+            gone = [m.message_id for m in went
+                    if m.message_id and _erased(ctx, now_are.get(m.contact_id))]
             work.commit()
         if gone:
             postage.mailer.forget(gone)
@@ -303,8 +313,7 @@ def send_claimed(*, uow: UnitOfWorkFactory, ctx: Context, postage: Postage,
         record_sent()
 
 
-def _erased(uow: UnitOfWork, ctx: Context, contact_id: int) -> bool:
-    contact = uow.contacts.get(contact_id)
+def _erased(ctx: Context, contact: Contact | None) -> bool:
     return contact is None or ctx.config.is_erased(contact.stage)
 
 
