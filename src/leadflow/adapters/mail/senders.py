@@ -9,6 +9,8 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
+from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,28 @@ from leadflow.domain.errors import DeliveryUnknown, Unavailable, Undeliverable
 from leadflow.domain.ports import Mailer, OutgoingMail
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, except that it makes each header name's class once:
+    the stock one builds a new class for every header it stores, which was half the time
+    of building a message. Same headers, same checks, same bytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+POLICY = policy.default.clone(header_factory=_HeaderClasses())
+
+
 def build_message(mail: OutgoingMail) -> EmailMessage:
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = mail.sender
     msg["To"] = mail.to
     msg["Subject"] = mail.subject
