@@ -122,6 +122,15 @@ def lead(app: App, email: str, **fields: Any) -> int:
     return c.id
 
 
+def subscribe(app: App, contact_id: int) -> None:
+    with app.uow() as uow:
+        contact = uow.contacts.get(contact_id)
+        assert contact is not None
+        contact.consent["newsletter"] = ConsentRecord("newsletter", True, "form:news", 0.0)
+        uow.contacts.save(contact)
+        uow.commit()
+
+
 def rows(app: App, contact_id: int | None = None) -> list[Any]:
     query = select(t.mail_messages).order_by(t.mail_messages.c.id)
     if contact_id is not None:
@@ -225,12 +234,7 @@ def test_a_customer_gets_only_the_newsletter(app: App, postage: Postage,
     items = library(app)
     cid = lead(app, "cus@example.com")
     nurture.tick(uow=app.uow, ctx=app.ctx)  # queues a discovery email while a lead
-    with app.uow() as uow:
-        contact = uow.contacts.get(cid)
-        assert contact is not None
-        contact.consent["newsletter"] = ConsentRecord("newsletter", True, "form:news", 0.0)
-        uow.contacts.save(contact)
-        uow.commit()
+    subscribe(app, cid)
     record_event(uow=app.uow(), ctx=app.ctx, event=EventIn(type="purchase", contact_id=cid))
     assert contact_view(uow=app.uow(), ctx=app.ctx, contact_id=cid)["stage"] == "customer"
     nurture.tick(uow=app.uow, ctx=app.ctx)
@@ -261,12 +265,7 @@ def test_a_burst_never_exceeds_the_cap_and_held_mail_waits_for_the_window(
     _, inbox = smtp
     items = library(app)
     cid = lead(app, "busy@example.com")
-    with app.uow() as uow:
-        contact = uow.contacts.get(cid)
-        assert contact is not None
-        contact.consent["newsletter"] = ConsentRecord("newsletter", True, "form:news", 0.0)
-        uow.contacts.save(contact)
-        uow.commit()
+    subscribe(app, cid)
     burst(app, cid, items["crm-comparison"], 8, at=app.clock.now())
     report = send(app, postage)
     assert (report.sent, report.held) == (3, 5)
@@ -287,12 +286,7 @@ def test_transactional_email_is_outside_the_cap(app: App, postage: Postage,
     items = library(app)
     cid = lead(app, "asker@example.com")
     burst(app, cid, items["funnel-basics"], 3, at=app.clock.now())
-    with app.uow() as uow:
-        contact = uow.contacts.get(cid)
-        assert contact is not None
-        contact.consent["newsletter"] = ConsentRecord("newsletter", True, "form:news", 0.0)
-        uow.contacts.save(contact)
-        uow.commit()
+    subscribe(app, cid)
     assert send(app, postage).sent == 3
     with app.uow() as uow:
         queue_asset(uow, contact_id=cid, item=items["crm-comparison"], form_key="wp",
@@ -311,12 +305,7 @@ def test_two_workers_racing_never_exceed_the_cap_nor_send_twice(
     items = library(app)
     contacts = [lead(app, f"race{i}@example.com") for i in range(4)]
     for cid in contacts:
-        with app.uow() as uow:
-            contact = uow.contacts.get(cid)
-            assert contact is not None
-            contact.consent["newsletter"] = ConsentRecord("newsletter", True, "x", 0.0)
-            uow.contacts.save(contact)
-            uow.commit()
+        subscribe(app, cid)
         burst(app, cid, items["crm-comparison"], 12, at=app.clock.now())
     errors: list[BaseException] = []
     start = threading.Barrier(4)
