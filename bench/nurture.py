@@ -252,9 +252,7 @@ def main() -> None:
                           starttls=False)
         watched = Watched(smtp, Ticker("sending"))
         send_s, sent = send(app, watched, args.limit)
-        close = getattr(smtp, "close", None)
-        if close is not None:
-            close()
+        smtp.close()
         rate = sent.sent / send_s if send_s else 0.0
         print(f"sending: {sent.sent:,} emails in {send_s:.1f} s = {rate:,.0f} emails/s "
               f"({sent.skipped:,} skipped, {sent.held:,} held, {sent.retried:,} retried, "
