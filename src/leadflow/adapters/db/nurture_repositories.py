@@ -263,13 +263,23 @@ class SqlEnrollmentRepository:
             exists(select(c.id).where(c.id == e.contact_id, fits)))
             .values(status="active", next_at=at, updated_at=at, reason=None)
             .returning(e.id)).all()
-        mine = select(e.id).where(e.contact_id == c.id, e.track_key == track_key)
-        added = self.conn.execute(insert(t.enrollments).from_select(
-            ["contact_id", "track_key", "status", "step", "next_at", "entered_at",
-             "updated_at"],
-            select(c.id, literal(track_key), literal("active"), literal(0), literal(at),
-                   literal(at), literal(at)).where(fits, ~exists(mine)))
-            .returning(e.id)).all()
+        columns = ["contact_id", "track_key", "status", "step", "next_at", "entered_at",
+                   "updated_at"]
+        rows = select(c.id, literal(track_key), literal("active"), literal(0), literal(at),
+                      literal(at), literal(at))
+        statement: Any
+        if is_postgresql(self.conn):
+            # Members already in the track are left out by the unique (contact, track) index:
+            # PostgreSQL plans a NOT EXISTS anti-join as a nested loop over enrollments when
+            # its statistics say the table is empty (the first sync), and so scans the rows
+            # it has just inserted again for every contact.
+            statement = pg_insert(t.enrollments).from_select(
+                columns, rows.where(fits)).on_conflict_do_nothing(
+                index_elements=["contact_id", "track_key"])
+        else:
+            mine = select(e.id).where(e.contact_id == c.id, e.track_key == track_key)
+            statement = insert(t.enrollments).from_select(columns, rows.where(fits, ~exists(mine)))
+        added = self.conn.execute(statement.returning(e.id)).all()
         return len(resumed) + len(added)
 
     def leave_unfitting(self, track_key: str, *, stages: Sequence[str], owned: bool,
