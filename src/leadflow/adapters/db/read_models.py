@@ -120,22 +120,29 @@ def list_contacts(
     return out, total
 
 
-def funnel(conn: Connection, config: LifecycleConfig) -> dict[str, Any]:
+def funnel(conn: Connection, config: LifecycleConfig, *,
+           owners: tuple[int, ...] | None = None) -> dict[str, Any]:
     """Counts per stage now; how many ever reached each main stage (jumps count as passing
-    every stage in between); cumulative conversion between consecutive main stages."""
+    every stage in between); cumulative conversion between consecutive main stages.
+    ``owners``: only the contacts these users own (what a rep or manager sees)."""
     main = config.main_stages
     rank_of = case({s.key: i for i, s in enumerate(main)}, value=t.stage_changes.c.to_stage,
                    else_=-1)
-    per_contact = (select(t.stage_changes.c.contact_id, func.max(rank_of).label("r"))
-                   .group_by(t.stage_changes.c.contact_id).subquery())
+    reach = select(t.stage_changes.c.contact_id, func.max(rank_of).label("r"))
+    mine = t.contacts.c.owner_id.in_(owners) if owners is not None else None
+    if mine is not None:
+        reach = reach.where(t.stage_changes.c.contact_id.in_(
+            select(t.contacts.c.id).where(mine)))
+    per_contact = reach.group_by(t.stage_changes.c.contact_id).subquery()
     reached_rows = conn.execute(select(per_contact.c.r, func.count())
                                 .group_by(per_contact.c.r)).all()
     at_rank = {int(r): int(n) for r, n in reached_rows}
     reached = []
     for i in range(len(main)):
         reached.append(sum(n for r, n in at_rank.items() if r >= i))
-    current: dict[str, int] = dict(conn.execute(select(t.contacts.c.stage, func.count())
-                                .group_by(t.contacts.c.stage)).all())
+    by_stage = select(t.contacts.c.stage, func.count()).group_by(t.contacts.c.stage)
+    current: dict[str, int] = dict(conn.execute(
+        by_stage if mine is None else by_stage.where(mine)).all())
     stages = [{"stage": s.key, "name": s.name, "role": s.role,
                "count": int(current.get(s.key, 0))} for s in config.stages]
     steps = []
@@ -143,8 +150,11 @@ def funnel(conn: Connection, config: LifecycleConfig) -> dict[str, Any]:
         a, b = reached[i], reached[i + 1]
         steps.append({"from": main[i].key, "to": main[i + 1].key, "reached_from": a,
                       "reached_to": b, "conversion": (b / a) if a else None})
-    ms: dict[str, int] = dict(conn.execute(select(t.milestones.c.key, func.count())
-                           .group_by(t.milestones.c.key)).all())
+    per_key = select(t.milestones.c.key, func.count()).group_by(t.milestones.c.key)
+    if mine is not None:
+        per_key = per_key.where(t.milestones.c.contact_id.in_(
+            select(t.contacts.c.id).where(mine)))
+    ms: dict[str, int] = dict(conn.execute(per_key).all())
     return {
         "stages": stages,
         "reached": [{"stage": s.key, "count": reached[i]} for i, s in enumerate(main)],
@@ -155,18 +165,21 @@ def funnel(conn: Connection, config: LifecycleConfig) -> dict[str, Any]:
 
 
 def hottest_prospects(conn: Connection, config: LifecycleConfig, *, now: float,
-                      limit: int = 10) -> list[dict[str, Any]]:
+                      limit: int = 10, owners: tuple[int, ...] | None = None
+                      ) -> list[dict[str, Any]]:
     """Prospects in work-queue order: configured temperature order, then score now."""
     keys = [s.key for s in config.stages_with_role("handoff")]
     order = {temp: i for i, temp in enumerate(config.temperature.queue_order)}
     c = t.contacts.c
     s = t.contact_scores.c
     temp_rank = case(order, value=c.temperature, else_=len(order))
-    rows = conn.execute(
-        select(c.id, c.email, c.first_name, c.last_name, c.stage, c.temperature, c.fit_grade,
-               c.persona, s.engagement_score, s.engagement_t0).select_from(WITH_SCORES)
-        .where(c.stage.in_(keys)).order_by(temp_rank, s.engagement_rank.desc(), c.id)
-        .limit(limit)).all()
+    query = (select(c.id, c.email, c.first_name, c.last_name, c.stage, c.temperature,
+                    c.fit_grade, c.persona, c.owner_id, s.engagement_score, s.engagement_t0)
+             .select_from(WITH_SCORES).where(c.stage.in_(keys)))
+    if owners is not None:
+        query = query.where(c.owner_id.in_(owners))
+    rows = conn.execute(query.order_by(temp_rank, s.engagement_rank.desc(), c.id)
+                        .limit(limit)).all()
     h = config.engagement.half_life_seconds
     out = []
     for r in rows:

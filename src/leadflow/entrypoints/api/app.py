@@ -29,6 +29,7 @@ from leadflow.entrypoints.api import (
 from leadflow.entrypoints.api.errors import error_body, install_error_handlers
 from leadflow.entrypoints.api.rate_limit import RateLimiter
 from leadflow.entrypoints.metrics import LATENCY, REQUESTS
+from leadflow.entrypoints.web.mount import install_web
 from leadflow.entrypoints.worker import Jobs, Worker
 
 
@@ -103,4 +104,5 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
     for module in (routes_contacts, routes_sales, routes_deals, routes_admin, routes_tracking,
                    routes_ops, routes_content, routes_forms, routes_mail, routes_nurture):
         api.include_router(module.router)
+    install_web(api, leadflow)
     return api

@@ -1,0 +1,7 @@
+"""Pages: contacts (being built)."""
+
+from __future__ import annotations
+
+from leadflow.entrypoints.web.routing import web_router
+
+router = web_router()

@@ -1,0 +1,46 @@
+"""The dashboard: the funnel, entries over time, hot prospects and overdue follow-ups, of the
+contacts the viewer may see."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from leadflow.adapters.db.dashboard_reads import overdue_tasks, weekly_entries
+from leadflow.adapters.db.read_models import funnel, hottest_prospects
+from leadflow.entrypoints.web.charts import funnel_chart, weekly_chart
+from leadflow.entrypoints.web.render import page
+from leadflow.entrypoints.web.routing import web_router
+from leadflow.entrypoints.web.session import WebUser, app_of
+from leadflow.services.temperatures import refresh_expired_temperatures
+
+router = web_router()
+WEEKS = 12
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, viewer: WebUser) -> HTMLResponse:
+    app = app_of(request)
+    _ = viewer._
+    owners = viewer.principal.visible_owners
+    config = app.config
+    milestone = next((m for m in config.milestones if m.key == "mql"),
+                     config.milestones[0] if config.milestones else None)
+    refresh_expired_temperatures(uow_factory=app.uow, ctx=app.ctx)
+    now = app.clock.now()
+    with app.engine.connect() as conn:
+        counts = funnel(conn, config, owners=owners)
+        weeks = weekly_entries(conn, config, now=now, weeks=WEEKS, owners=owners,
+                               milestone=milestone.key if milestone else None)
+        hot = hottest_prospects(conn, config, now=now, limit=10, owners=owners)
+        overdue, overdue_total = overdue_tasks(conn, now=now, owners=owners, limit=10)
+    stage_names = {s.key: _(s.name) for s in config.stages}
+    milestone_name = _(milestone.name) if milestone else None
+    return page(
+        request, viewer, "dashboard.html", title=_("Dashboard"), funnel=counts,
+        funnel_svg=funnel_chart(counts, lambda k: stage_names.get(k, k), _),
+        weekly_svg=weekly_chart(weeks, milestone_name=milestone_name, _=_),
+        reached={r["stage"]: r["count"] for r in counts["reached"]},
+        conv={c["to"]: c["conversion"] for c in counts["conversion"]},
+        weeks=weeks, milestone_name=milestone_name, hot=hot, overdue=overdue,
+        overdue_total=overdue_total, mine=owners is not None)
