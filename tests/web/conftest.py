@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from leadflow.bootstrap import App
 from leadflow.domain.users import User
 from leadflow.entrypoints.api.app import create_app
+from leadflow.services import users as users_service
 from leadflow.services.users import create_user
 
 PASSWORD = "correct horse battery"
@@ -40,7 +42,12 @@ class People:
 
 
 @pytest.fixture
-def people(app: App) -> People:
+def people(app: App, monkeypatch: pytest.MonkeyPatch) -> People:
+    # Real Argon2 at its lowest cost: the default cost (~0.15 s a hash) would spend most of
+    # a web test's time creating five users and logging them in.
+    monkeypatch.setattr(users_service, "_hasher",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
     def make(email: str, name: str, role: str, team: str | None = None) -> User:
         return create_user(uow=app.uow(), ctx=app.ctx, email=email, name=name, role=role,
                            password=PASSWORD, team=team)
