@@ -19,10 +19,10 @@ run: install
 	@if [ ! -f "$(LEADFLOW_DATA_DIR)/leadflow.db" ]; then \
 		$(VENV)/bin/leadflow demo --contacts $(DEMO_CONTACTS) --seed 7; fi
 	$(VENV)/bin/leadflow funnel
-	$(VENV)/bin/leadflow prospects --limit 10
-	$(VENV)/bin/leadflow queue --as fanny@leadflow.demo --limit 5
-	@echo "demo users: admin@leadflow.demo (admin), fanny@leadflow.demo (sales rep)," \
-		"password leadflow-demo; API tokens: leadflow users token EMAIL"
+	@echo "Log in as marketing@leadflow.demo (marketer), fanny@leadflow.demo (sales rep)" \
+		"or admin@leadflow.demo (admin), password leadflow-demo." \
+		"API tokens: leadflow users token EMAIL"
+	$(VENV)/bin/leadflow serve
 
 # Whole files per worker: a file's module fixtures (an imported data set) are built once.
 test: install

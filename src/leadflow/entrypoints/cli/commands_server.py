@@ -30,7 +30,8 @@ def serve(
         "--worker/--no-worker", help="Run the job queue and webhook relay in this process "
         "(on by default; turn off when `leadflow worker` processes run)")] = True,
 ) -> None:
-    """Serve the REST API (/api/v1, docs at /docs), tracking (/v1), /healthz and /metrics."""
+    """Serve the web app (/), the REST API (/api/v1, docs at /docs), tracking (/v1),
+    /healthz and /metrics."""
     import uvicorn
 
     from leadflow.entrypoints.api.app import create_app
@@ -39,8 +40,12 @@ def serve(
     a = get_app()
     configure_logging(json_lines=a.settings.log_json)
     a.engine  # noqa: B018 — fail here, with a clear message, if the database is unreachable
-    uvicorn.run(create_app(a, embedded_worker=worker), host=host or a.settings.host,
-                port=port or a.settings.port, log_config=None, access_log=False)
+    host, port = host or a.settings.host, port or a.settings.port
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"leadflow web app: http://{shown}:{port}/  (REST API at /api/v1, its docs at "
+               f"/docs; Ctrl+C stops it)")
+    uvicorn.run(create_app(a, embedded_worker=worker), host=host, port=port, log_config=None,
+                access_log=False)
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """Page text in English and French.
 
-Templates and routes write English and call ``_("...")``; each language other than English has
+Templates and routes write English text and pass it to ``_``; each language other than English has
 a folder of YAML catalogs (one per area of the app) mapping the English text to its
 translation. A text missing from a catalog shows in English (tests/web list the missing ones).
 """
@@ -36,7 +36,7 @@ def catalog(lang: str) -> dict[str, str]:
 
 
 def translator(lang: str) -> Translate:
-    """``_("{n} contacts", n=3)``: the translation, then ``str.format`` with the keywords."""
+    """The translation of a text, then ``str.format`` with the keywords given (``n=3``)."""
     texts = catalog(lang)
 
     def translate(text: str, /, **values: Any) -> str:

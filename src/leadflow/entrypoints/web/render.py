@@ -4,6 +4,7 @@ formatting every page shares; answered with the headers private pages need."""
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,21 @@ from leadflow.entrypoints.web.session import (
 ENV = Environment(loader=PackageLoader("leadflow", "templates/web"),
                   autoescape=select_autoescape(["html"]), undefined=StrictUndefined,
                   trim_blocks=True, lstrip_blocks=True)
+
+# The per-page helpers (translation, formats) are also globals that look up the page being
+# rendered, so that macros imported without "with context" can use them too.
+_PAGE: ContextVar[dict[str, Any]] = ContextVar("leadflow_page")
+PAGE_HELPERS = ("_", "num", "pct", "money", "when", "day", "ago", "temperature", "stage_name",
+                "csrf_input")
+
+
+def _helper(name: str) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return _PAGE.get()[name](*args, **kwargs)
+    return call
+
+
+ENV.globals.update({name: _helper(name) for name in PAGE_HELPERS})
 
 HEADERS = {
     # Scripts and styles come from this server only; pygal's inline SVG styles need
@@ -114,8 +130,9 @@ def page(request: Request, viewer: Viewer | None, template: str, *, status: int 
     values: dict[str, Any] = {
         "request": request, "viewer": viewer, "lang": lang, "_": _, "title": title,
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
-        "csrf_field": Markup('<input type="hidden" name="{}" value="{}">').format(
-            CSRF_FIELD, csrf_token(request)),
+        "csrf_field": (field := Markup('<input type="hidden" name="{}" value="{}">').format(
+            CSRF_FIELD, csrf_token(request))),
+        "csrf_input": lambda: field,
         "csrf_token": csrf_token(request),
         "nav": [(path, _(label)) for path, label, roles in NAV if role in roles],
         "flashes": take_flashes(request),
@@ -124,7 +141,11 @@ def page(request: Request, viewer: Viewer | None, template: str, *, status: int 
         **formatters(lang, app.clock.now()),
         **context,
     }
-    html = ENV.get_template(template).render(values)
+    token = _PAGE.set(values)
+    try:
+        html = ENV.get_template(template).render(values)
+    finally:
+        _PAGE.reset(token)
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
