@@ -48,7 +48,8 @@ def test_the_funnel_counts_every_contact_for_a_marketer(web: Any, app: App,
     _, now_count, reached, conversion = _row(html, "prospect")
     assert (now_count, reached) == ("1", "1")
     assert conversion.endswith("%")
-    assert "<svg" in html and "Reached each stage" in html
+    assert "<svg" in html
+    assert "Reached each stage" in html
     assert "pia@acme.example" in html  # a hot-prospect candidate, listed for marketing
 
 
@@ -74,7 +75,8 @@ def test_overdue_follow_ups_are_listed_most_late_first(web: Any, app: App, peopl
     clock.advance(2 * 86400)
     html = web().login(people.manager).get("/").text
     overdue = html.split('id="overdue"')[1]
-    assert "Call about pricing" in overdue and "ago" in overdue
+    assert "Call about pricing" in overdue
+    assert "ago" in overdue
     other = web().login(people.other_rep).get("/").text
     assert "Call about pricing" not in other
 
@@ -83,7 +85,8 @@ def test_the_dashboard_reads_in_french(web: Any, app: App, people: People) -> No
     client = web().login(people.marketer)
     client.post("/language", {"lang": "fr", "next": "/"})
     html = client.get("/").text
-    assert "Entonnoir" in html and "Relances en retard" in html
+    assert "Entonnoir" in html
+    assert "Relances en retard" in html
 
 
 def test_dashboard_in_a_browser_on_a_laptop_and_a_phone(browse: Any, app: App,

@@ -33,8 +33,8 @@ def weekly_entries(conn: Connection, config: LifecycleConfig, *, now: float, wee
             select(t.contacts.c.id).where(t.contacts.c.owner_id.in_(owners))))
     entries = first_entry.subquery()
     week = _bucket(conn, entries.c.at, since)
-    leads: dict[Any, Any] = dict(conn.execute(select(week, func.count()).where(entries.c.at >= since)
-                              .group_by(week)).all())
+    leads: dict[Any, Any] = dict(conn.execute(
+        select(week, func.count()).where(entries.c.at >= since).group_by(week)).all())
     reached: dict[Any, Any] = {}
     if milestone is not None:
         ms = t.milestones.c
