@@ -61,6 +61,7 @@ NAV = (
     ("/queue", "My queue", ("sales_manager", "sales_rep")),
     ("/tasks", "Tasks", ("admin", "sales_manager", "sales_rep")),
     ("/opportunities", "Opportunities", ("admin", "marketer", "sales_manager", "sales_rep")),
+    ("/analytics", "Analytics", ("admin", "marketer", "sales_manager")),
     ("/content", "Content", ("admin", "marketer")),
     ("/nurture", "Nurture", ("admin", "marketer")),
     ("/forms", "Forms", ("admin", "marketer")),
