@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.sales_page_reads import opportunity_board, queue_details, task_page
 from leadflow.bootstrap import App
 from leadflow.domain.model import Contact
 from leadflow.domain.sales import Opportunity
@@ -426,6 +427,69 @@ def test_the_pages_read_in_french(web: Any, app: App, people: People) -> None:
     assert "chaud" in client.get("/queue").text
     assert "Découverte" in client.get("/opportunities").text
     assert "Tâches" in client.get("/tasks").text
+
+
+# ---------------------------------------------------------------- the read models
+
+
+def test_the_board_read_sums_each_stage_by_currency_within_what_one_sees(
+        app: App, people: People) -> None:
+    a, b = prospect(app, people.rep, "Hugo"), prospect(app, people.other_rep, "Otis")
+    deal(app, a, "one", 1000)
+    deal(app, a, "two", 500, currency="USD")
+    late = deal(app, a, "three", 200, stage="proposal")
+    deal(app, b, "east", 9000)
+    with app.engine.begin() as conn:  # a stage the configuration no longer has
+        conn.execute(t.opportunities.update().where(t.opportunities.c.id == late.id)
+                     .values(deal_stage="legacy", expected_close=None))
+    with app.engine.connect() as conn:
+        west = opportunity_board(conn, visible_owners=(people.rep.id,), owner_id=None,
+                                 status="open", stages=["discovery", "proposal"],
+                                 per_column=1)
+        everyone = opportunity_board(conn, visible_owners=None, owner_id=None, status=None,
+                                     stages=["discovery"], per_column=10)
+        won = opportunity_board(conn, visible_owners=None, owner_id=None, status="won",
+                                stages=["discovery"], per_column=10)
+    assert list(west) == ["discovery", "proposal", "legacy"]
+    assert west["discovery"]["count"] == 2
+    assert west["discovery"]["sums"] == {"EUR": [1000.0, 100.0], "USD": [500.0, 50.0]}
+    assert len(west["discovery"]["cards"]) == 1  # per_column
+    assert west["proposal"] == {"count": 0, "sums": {}, "cards": []}
+    assert [c["name"] for c in west["legacy"]["cards"]] == ["three"]
+    assert west["legacy"]["cards"][0]["account"] == "Acme"
+    assert everyone["discovery"]["count"] == 3
+    assert won["discovery"]["count"] == 0
+
+
+def test_the_task_read_orders_open_by_due_and_done_by_when(app: App, people: People,
+                                                          clock: FakeClock) -> None:
+    first = prospect(app, people.rep, "Hugo")
+    clock.advance(DAY)
+    second = prospect(app, people.rep, "Ivan")
+    east = prospect(app, people.other_rep, "Otis")
+    [t1], [t2], [t3] = (open_tasks(app, c) for c in (first, second, east))
+    with app.uow() as uow:
+        uow.tasks.complete(t2.id, at=clock.now(), by="test", outcome="met")
+        uow.commit()
+    now = clock.now()
+    with app.engine.connect() as conn:
+        mine, total = task_page(conn, owners=(people.rep.id,), owner_id=None, status="open",
+                                now=now, limit=10, offset=0)
+        everyone, _ = task_page(conn, owners=None, owner_id=None, status="open", now=now,
+                                limit=10, offset=0)
+        done, done_total = task_page(conn, owners=None, owner_id=people.rep.id,
+                                     status="done", now=now, limit=10, offset=0)
+        details = queue_details(conn, contact_ids=[first, second], milestone="sal")
+    assert ([r["id"] for r in mine], total) == ([t1.id], 1)
+    assert mine[0]["overdue"]
+    assert mine[0]["name"] == "Hugo"
+    assert mine[0]["owner"] == "Rita Rep"
+    assert [r["id"] for r in everyone] == [t1.id, t3.id]
+    assert ([r["id"] for r in done], done_total) == ([t2.id], 1)
+    assert done[0]["outcome"] == "met"
+    assert details[first]["next_task"]["id"] == t1.id
+    assert details[second]["next_task"] is None
+    assert not details[first]["accepted"]
 
 
 # ---------------------------------------------------------------- in a browser
