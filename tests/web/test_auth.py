@@ -110,3 +110,17 @@ def test_an_unknown_page_is_an_html_404(web: Any, people: People) -> None:
     answer = client.get("/no-such-page")
     assert answer.status_code == 404
     assert "There is no such page." in answer.text
+
+
+def test_switching_language_on_a_page_answering_a_post_comes_back_to_the_form(
+        web: Any, people: People) -> None:
+    client = web().login(people.admin)
+    client.get("/tasks?status=open")
+    answer = client.post("/tasks/999999/complete", {"outcome": "x"},
+                         headers={"accept": "text/html",
+                                  "referer": "http://testserver/tasks?status=open"})
+    assert answer.status_code == 404
+    assert 'name="next" value="/tasks?status=open"' in answer.text
+    elsewhere = client.post("/tasks/999999/complete", {"outcome": "x"},
+                            headers={"accept": "text/html", "referer": "https://evil.example/"})
+    assert 'name="next" value="/"' in elsewhere.text

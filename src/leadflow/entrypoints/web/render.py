@@ -7,6 +7,7 @@ import math
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -138,7 +139,7 @@ def page(request: Request, viewer: Viewer | None, template: str, *, status: int 
         "nav": [(path, _(label)) for path, label, roles in NAV if role in roles],
         "flashes": take_flashes(request),
         "stage_name": lambda key: stage_names.get(key, key or "–"),
-        "now": app.clock.now(), "path": request.url.path,
+        "now": app.clock.now(), "path": request.url.path, "here": _here(request),
         **formatters(lang, app.clock.now()),
         **context,
     }
@@ -148,6 +149,17 @@ def page(request: Request, viewer: Viewer | None, template: str, *, status: int 
     finally:
         _PAGE.reset(token)
     return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def _here(request: Request) -> str:
+    """Where switching language comes back to: this page, or after a post (a form shown
+    again with its errors) the page the form was on."""
+    if request.method == "GET":
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path:
+        return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
+    return "/"
 
 
 def redirect(url: str) -> RedirectResponse:
