@@ -60,7 +60,7 @@ NAV = (
     ("/", "Dashboard", ("admin", "marketer", "sales_manager", "sales_rep")),
     ("/contacts", "Contacts", ("admin", "marketer", "sales_manager", "sales_rep")),
     ("/queue", "My queue", ("sales_manager", "sales_rep")),
-    ("/tasks", "Tasks", ("admin", "sales_manager", "sales_rep")),
+    ("/tasks", "Tasks", ("admin", "marketer", "sales_manager", "sales_rep")),
     ("/opportunities", "Opportunities", ("admin", "marketer", "sales_manager", "sales_rep")),
     ("/analytics", "Analytics", ("admin", "marketer", "sales_manager")),
     ("/content", "Content", ("admin", "marketer")),
