@@ -157,6 +157,9 @@ ALLOWED = {
     ("GET", "/healthz"), ("GET", "/api/v1/content"), ("GET", "/api/v1/content/{key}"),
     ("GET", "/p/{form_key}"), ("POST", "/p/{form_key}"),  # public landing pages
     ("GET", "/api/v1/nurture/tracks"),  # definitions and counts, nobody's personal data
+    # Analytics of the contacts and tasks the caller sees: a rep's own only.
+    ("GET", "/api/v1/analytics/funnel"), ("GET", "/api/v1/analytics/time-in-stage"),
+    ("GET", "/api/v1/analytics/sla"),
 }
 
 
@@ -208,6 +211,14 @@ def test_what_a_rep_may_call_shows_only_their_own(api: TestClient, world: World)
                    headers=world.rep_a).json()
     assert {i["contact_id"] for i in plan["items"]} | {
         s["contact_id"] for s in plan["skipped"]} <= {world.contact_a}
+    funnel = api.get("/api/v1/analytics/funnel?by=source", headers=world.rep_a).json()
+    assert funnel["total"]["contacts"] == 1  # contact A only
+    assert funnel["total"]["opportunities"]["open"] == 0  # B's deal is not counted
+    times = api.get("/api/v1/analytics/time-in-stage", headers=world.rep_a).json()
+    assert sum(r["still_in"] for r in times["total"]) == 1
+    sla = api.get("/api/v1/analytics/sla", headers=world.rep_a).json()
+    assert world.rep_b_id not in [r["owner_id"] for r in sla["reps"]]
+    assert sla["total"]["due"] + sla["total"]["pending"] == 0  # B's task is not counted
     people = api.get("/api/v1/users", headers=world.rep_a).json()
     assert [u["email"] for u in people] == ["a@sales.example"]
     assert api.get("/api/v1/users/me", headers=world.rep_a).json()["role"] == "sales_rep"

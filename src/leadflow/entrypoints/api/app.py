@@ -16,6 +16,7 @@ from swagger_ui_bundle import swagger_ui_path
 from leadflow.bootstrap import App
 from leadflow.entrypoints.api import (
     routes_admin,
+    routes_analytics,
     routes_contacts,
     routes_content,
     routes_deals,
@@ -102,7 +103,8 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
 
     install_error_handlers(api)
     for module in (routes_contacts, routes_sales, routes_deals, routes_admin, routes_tracking,
-                   routes_ops, routes_content, routes_forms, routes_mail, routes_nurture):
+                   routes_ops, routes_content, routes_forms, routes_mail, routes_nurture,
+                   routes_analytics):
         api.include_router(module.router)
     install_web(api, leadflow)
     return api
