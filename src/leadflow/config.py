@@ -19,8 +19,10 @@ class Settings(BaseSettings):
                            description="Where the embedded SQLite file lives")
     database_url: str | None = Field(default=None,
                                      description="SQLAlchemy URL; default: SQLite in data_dir")
-    pipeline_path: Path | None = Field(default=None,
-                                       description="Lifecycle YAML; default: the shipped one")
+    pipeline_path: Path | None = Field(
+        default=None, description="Lifecycle YAML, loaded at start and saved by the settings "
+                                  "page; default: data_dir/pipeline.yaml once that exists "
+                                  "(the page saves there), else the shipped one")
     suppression_salt: str = Field(default="leadflow-suppression",
                                   description="Salt for hashes of erased identities")
     rescore_chunk_contacts: int = Field(default=250_000, gt=0)
@@ -95,6 +97,22 @@ class Settings(BaseSettings):
                 os.link(tmp, path)  # the first process to create it wins; others read it
             tmp.unlink(missing_ok=True)
         return path.read_text().strip().encode()
+
+    @property
+    def pipeline_file(self) -> Path:
+        """Where the lifecycle configuration is saved: pipeline_path, else
+        data_dir/pipeline.yaml."""
+        return self.pipeline_path if self.pipeline_path is not None \
+            else self.data_dir / "pipeline.yaml"
+
+    @property
+    def pipeline_in_use(self) -> Path | None:
+        """The lifecycle YAML to load: pipeline_path when set, else data_dir/pipeline.yaml when
+        it exists; None: the one shipped with leadflow."""
+        if self.pipeline_path is not None:
+            return self.pipeline_path
+        saved = self.data_dir / "pipeline.yaml"
+        return saved if saved.is_file() else None
 
     @property
     def queue_path(self) -> Path:

@@ -60,6 +60,7 @@ class Jobs:
         # only at contacts changed since the previous pass.
         self._nurture_at = 0.0
         self._nurture_full_at = float("-inf")
+        self._config = app.config
         self.huey.signal(SIGNAL_COMPLETE)(self._on_complete)
         self.huey.signal(SIGNAL_ERROR)(self._on_error)
 
@@ -129,8 +130,18 @@ class Jobs:
         JOBS_DONE.labels(task=task.name, outcome="error").inc()
         log.error("job failed", extra={"task": task.name, "error": repr(exc)})
 
+    def follow_config(self) -> None:
+        """A lifecycle file changed since it was loaded (the settings page saved it, or
+        someone edited it) applies here too, from the next job on; the next nurture pass
+        then looks at every contact."""
+        self.app.refresh_config()
+        if self.app.config is not self._config:
+            self._config = self.app.config
+            self._nurture_full_at = float("-inf")
+
     def relay_once(self) -> int:
         """Move outbox messages into deliveries and enqueue the due ones; how much it did."""
+        self.follow_config()
         report = relay(uow=self.app.uow, ctx=self.app.ctx,
                        lease_seconds=self.app.settings.webhook_lease_seconds)
         for delivery_id, lease in report.handed_out:

@@ -28,7 +28,7 @@ def init() -> None:
     a.engine  # noqa: B018  (creating the engine migrates the schema)
     console.print(f"database ready: {a.settings.resolved_database_url}")
     console.print(f"lifecycle configuration {a.config.config_version} "
-                  f"({a.settings.pipeline_path or DEFAULT_NAME})")
+                  f"({a.settings.pipeline_in_use or DEFAULT_NAME})")
 
 
 @config_app.command("check")
@@ -37,7 +37,7 @@ def config_check(
     path: Annotated[Path | None, typer.Argument(help="YAML file (default: the one in use)")] = None,
 ) -> None:
     """Validate a lifecycle configuration file; name every problem with its location."""
-    target = path or get_app().settings.pipeline_path
+    target = path or get_app().settings.pipeline_in_use
     cfg = load_config(target)
     console.print(f"[green]ok[/green] {target or DEFAULT_NAME}: version {cfg.config_version}, "
                   f"{len(cfg.stages)} stages, {len(cfg.milestones)} milestones, "
