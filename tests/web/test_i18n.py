@@ -6,6 +6,8 @@ import re
 import string
 from pathlib import Path
 
+import yaml
+
 from leadflow.entrypoints.web.i18n import catalog, pick_language, translator
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "leadflow"
@@ -57,3 +59,15 @@ def test_the_language_is_the_choice_then_the_browser_then_english() -> None:
     assert pick_language(chosen=None, accept_language="en;q=0.9,fr;q=0.95") == "fr"
     assert pick_language(chosen=None, accept_language="de,es") == "en"
     assert pick_language(chosen="xx", accept_language=None) == "en"
+
+
+def test_no_text_has_two_translations() -> None:
+    """The catalogs of all areas are merged: one English text, one French text."""
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for path in sorted((SRC / "entrypoints" / "web" / "locales" / "fr").glob("*.yaml")):
+        for english, french in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            first = seen.setdefault(english, (path.name, french))
+            if first[1] != french:
+                clashes.append(f"{english!r}: {first} vs {(path.name, french)}")
+    assert not clashes, clashes
