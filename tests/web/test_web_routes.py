@@ -14,11 +14,20 @@ from typing import Any
 import pytest
 from fastapi.dependencies.models import Dependant
 
+from leadflow.adapters.db.read_models import SORTS
 from leadflow.bootstrap import App
 from leadflow.entrypoints.api.app import create_app
 from leadflow.entrypoints.web.mount import ROUTERS
 from leadflow.entrypoints.web.routing import WebRoute
 from leadflow.entrypoints.web.session import checked_form
+from leadflow.services.assignments import reassign
+from leadflow.services.events import EventIn, record_event
+from leadflow.services.opportunities import create_opportunity
+from leadflow.services.segments import save_segment
+from leadflow.services.users import acting_as
+from tests.api.conftest import counts
+from tests.conftest import good_fit_contact
+from tests.web.conftest import People
 
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/language")}
 
@@ -62,3 +71,53 @@ def test_logged_out_visitors_reach_only_the_login_page(web: Any, app: App, metho
         assert answer.status_code in (303, 403, 404), (verb, url, answer.status_code)
         if answer.status_code == 303:
             assert answer.headers["location"].startswith("/login"), (verb, url)
+
+
+# What a sales rep may open or post at all (with the ids of another rep's things in the URL
+# these still answer 403/404). Every other page is refused to a rep outright.
+REP_ALLOWED = {
+    ("GET", "/"), ("GET", "/contacts"), ("GET", "/contacts/export.csv"),
+    ("POST", "/contacts/segments"), ("GET", "/queue"), ("GET", "/tasks"),
+    ("GET", "/opportunities"),
+}
+SKIPPED = {("POST", "/logout")}  # would end the session the loop runs in
+
+
+def test_a_rep_reaches_nothing_of_another_rep_by_any_page(web: Any, app: App,
+                                                          people: People) -> None:
+    theirs = good_fit_contact(app, "bea@acme.example", first_name="Bea")
+    assert theirs.id is not None
+    record_event(uow=app.uow(), ctx=app.ctx,
+                 event=EventIn(type="demo_request", contact_id=theirs.id))
+    reassign(uow=app.uow(), ctx=app.ctx, contact_id=theirs.id, owner=people.other_rep.id,
+             reason="test set-up", actor="test")
+    with app.reader() as uow:
+        [task] = uow.tasks.of_contact(theirs.id)
+    deal = create_opportunity(uow_factory=app.uow, ctx=app.ctx, contact_id=theirs.id,
+                              name="Bea's deal", amount=5000, currency="EUR",
+                              expected_close=None, deal_stage=None, next_step=None,
+                              owner_id=people.other_rep.id, actor="test")
+    segment = save_segment(uow=app.uow(), ctx=app.ctx,
+                           principal=acting_as(uow=app.reader(), ref=people.other_rep.id),
+                           name="Bea's list", filters={}, shared=False, sorts=SORTS)
+    ids = {"contact_id": theirs.id, "task_id": task.id, "opportunity_id": deal.id,
+           "segment_id": segment.id, "user_id": people.other_rep.id}
+    client = web().login(people.rep)
+    before = counts(app)
+    refused = 0
+    for method, path, _ in _routes(app):
+        if (method, path) in PUBLIC | SKIPPED:
+            continue
+        url = re.sub(r"\{(\w+)(?::\w+)?\}",
+                     lambda m: str(ids.get(m.group(1), 1)), path)
+        answer = client.get(url, follow_redirects=False) if method == "GET" else \
+            client.post(url, {"reason": "x", "name": "x", "outcome": "x"})
+        if (method, path) in REP_ALLOWED and "{" not in path:
+            assert answer.status_code in (200, 303), (method, url, answer.status_code)
+            continue
+        assert answer.status_code in (403, 404), (method, url, answer.status_code)
+        assert "Bea" not in answer.text, (method, url)
+        assert counts(app) == before, (method, url)
+        refused += 1
+    assert refused > 40
+    assert client.get("/contacts").status_code == 200  # still logged in, still a rep
