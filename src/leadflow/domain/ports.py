@@ -248,6 +248,31 @@ class WebhookRepository(Protocol):
     def payload_of(self, outbox_id: int) -> OutboxMessage | None: ...
 
 
+@dataclass(frozen=True)
+class SavedSegment:
+    """Filters of the contact list saved under a name by a user; ``shared``: every user
+    sees it in their list (each still sees only the contacts their role lets them see)."""
+
+    id: int
+    owner_id: int
+    name: str
+    filters: dict[str, str]
+    shared: bool
+    created_at: float
+    updated_at: float
+
+
+class SegmentRepository(Protocol):
+    def add(self, *, owner_id: int, name: str, filters: dict[str, str], shared: bool,
+            at: float) -> SavedSegment: ...
+    def get(self, segment_id: int) -> SavedSegment | None: ...
+    def named(self, owner_id: int, name: str) -> SavedSegment | None: ...
+    def visible_to(self, user_id: int) -> list[SavedSegment]:
+        """The user's segments and the shared ones, by name."""
+        ...
+    def delete(self, segment_id: int) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     contacts: ContactRepository
     accounts: AccountRepository
@@ -266,6 +291,7 @@ class UnitOfWork(Protocol):
     tracks: TrackRepository
     enrollments: EnrollmentRepository
     mail: MailRepository
+    segments: SegmentRepository
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 
 from leadflow.adapters.db import tables as t
 from leadflow.domain.config import GRADES, LifecycleConfig
-from leadflow.domain.engagement import EngagementState, rank_threshold
+from leadflow.domain.engagement import ZERO_RANK, EngagementState, rank_threshold
 from leadflow.domain.errors import InvalidInput
 
 # Every contact has one contact_scores row (its engagement), joined where a list needs it.
@@ -18,13 +19,21 @@ WITH_SCORES = t.contacts.join(t.contact_scores, t.contact_scores.c.contact_id ==
 SORTS = {
     "score": (t.contact_scores.c.engagement_rank.desc(), t.contacts.c.id),
     "-score": (t.contact_scores.c.engagement_rank.asc(), t.contacts.c.id),
-    "fit": (t.contacts.c.fit_score.desc(), t.contacts.c.id),
+    "fit": (t.contacts.c.fit_score.desc(), t.contacts.c.id.desc()),
     "created": (t.contacts.c.created_at.desc(), t.contacts.c.id.desc()),
-    "last_activity": (t.contacts.c.last_event_at.desc().nulls_last(), t.contacts.c.id),
+    "last_activity": (t.contacts.c.last_event_at.desc().nulls_last(), t.contacts.c.id.desc()),
     "name": (t.contacts.c.last_name.nulls_last(), t.contacts.c.first_name.nulls_last(),
              t.contacts.c.id),
     "id": (t.contacts.c.id,),
 }
+
+
+# A filtered page is looked for first among the first contacts in the sort's order, in
+# windows of these sizes, each tried when it holds this many contacts per row up to the
+# page's end.
+WINDOWS = (3_000, 15_000)
+WINDOW_PER_ROW = 10
+FEW = 2_000  # fewer contacts kept than this: they are read and sorted (no window)
 
 
 @dataclass
@@ -32,11 +41,13 @@ class ContactFilters:
     stage: list[str] | None = None
     temperature: list[str] | None = None
     grade: list[str] | None = None
-    min_score: float | None = None
+    min_score: float | None = None  # engagement now, at least (> 0; the web list allows 0)
+    max_score: float | None = None  # engagement now, at most (>= 0)
     milestone: str | None = None
     source: str | None = None
     owner_id: int | None = None
-    search: str | None = None
+    search: str | None = None  # text anywhere in the email or name (reads every contact)
+    starts_with: str | None = None  # words each starting the email, first or last name
     visible_owners: tuple[int, ...] | None = None  # what the caller may see; None: everyone
 
 
@@ -56,14 +67,34 @@ def score_now(score: float, t0: float | None, now: float, h: float) -> float:
     return EngagementState(score=score, t0=t0).at(now, h)
 
 
-def list_contacts(
-    conn: Connection, config: LifecycleConfig, filters: ContactFilters, *, now: float,
-    sort: str = "score", limit: int = 50, offset: int = 0,
-) -> tuple[list[dict[str, Any]], int]:
-    c = t.contacts.c
+def _rank_conditions(config: LifecycleConfig, filters: ContactFilters, *, now: float
+                     ) -> list[ColumnElement[bool]]:
+    """The engagement range, on contact_scores alone."""
     s = t.contact_scores.c
     h = config.engagement.half_life_seconds
     where: list[ColumnElement[bool]] = []
+    if filters.min_score is not None:
+        if filters.min_score > 0:
+            where.append(s.engagement_rank >= rank_threshold(filters.min_score, now, h))
+        elif filters.min_score == 0:  # no negative score
+            where.append(s.engagement_rank >= ZERO_RANK)
+        else:
+            raise InvalidInput("min score must be greater than 0", field="min_score")
+    if filters.max_score is not None:
+        if filters.max_score > 0:
+            where.append(s.engagement_rank <= rank_threshold(filters.max_score, now, h))
+        elif filters.max_score == 0:
+            where.append(s.engagement_rank <= ZERO_RANK)
+        else:
+            raise InvalidInput("max score must be 0 or more", field="max_score")
+    return where
+
+
+def _conditions(config: LifecycleConfig, filters: ContactFilters, *, now: float
+                ) -> list[ColumnElement[bool]]:
+    """Every filter's condition (the engagement range's included)."""
+    c = t.contacts.c
+    where = _rank_conditions(config, filters, now=now)
     if filters.stage:
         unknown = [s for s in filters.stage if not config.has_stage(s)]
         if unknown:
@@ -78,11 +109,6 @@ def list_contacts(
         where.append(c.temperature.in_(filters.temperature))
     if filters.grade:
         where.append(c.fit_grade.in_(filters.grade))
-    if filters.min_score is not None:
-        if filters.min_score > 0:
-            where.append(s.engagement_rank >= rank_threshold(filters.min_score, now, h))
-        else:
-            raise InvalidInput("min score must be greater than 0", field="min_score")
     if filters.milestone:
         if filters.milestone not in config.milestone_keys():
             raise InvalidInput(f"unknown milestone {filters.milestone!r}", field="milestone")
@@ -98,26 +124,164 @@ def list_contacts(
         pattern = f"%{filters.search.lower()}%"
         where.append(func.lower(func.coalesce(c.email, "") + " " + func.coalesce(c.first_name, "")
                                 + " " + func.coalesce(c.last_name, "")).like(pattern))
+    if filters.starts_with and filters.starts_with.split():
+        where.extend(_starting(filters.starts_with))
+    return where
+
+
+def _after(prefix: str) -> str:
+    """The first string after every string that starts with ``prefix`` (binary order)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _starting(text: str) -> list[ColumnElement[bool]]:
+    """Every word starts the email, the first name or the last name (in any letter case).
+    The first word is looked up in the indexes of those columns: emails are kept in lower
+    case; names as typed, so their lower-case, capitalised and upper-case forms are ranges
+    of the name indexes (a name like "McKay" is found from "mck" only by its other words)."""
+    c = t.contacts.c
+    words = text.lower().split()
+    first = words[0]
+    ranges = [and_(c.email >= first, c.email < _after(first))]
+    for form in dict.fromkeys((first, first.capitalize(), first.upper())):
+        ranges += [and_(column >= form, column < _after(form))
+                   for column in (c.first_name, c.last_name)]
+    where: list[ColumnElement[bool]] = [or_(*ranges)]
+    for word in words[1:]:
+        pattern = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append(or_(*(func.lower(column).like(pattern, escape="\\")
+                           for column in (c.email, c.first_name, c.last_name))))
+    return where
+
+
+def _scored(row: Any, now: float, h: float) -> dict[str, Any]:
+    d = dict(row._mapping)
+    d["engagement"] = round(score_now(d.pop("engagement_score"), d.pop("engagement_t0"),
+                                      now, h), 2)
+    d["name"] = " ".join(x for x in (d.pop("first_name"), d.pop("last_name")) if x) or None
+    return d
+
+
+def _listed(query: Any) -> Any:
+    c = t.contacts.c
+    s = t.contact_scores.c
+    return query.add_columns(
+        c.id, c.email, c.first_name, c.last_name, c.stage, c.temperature, c.fit_grade,
+        c.fit_score, c.persona, c.source, s.engagement_score, s.engagement_t0,
+        c.last_event_at, c.owner_id, c.created_at)
+
+
+def _window(sort: str, on_rank: list[ColumnElement[bool]], size: int) -> Any:
+    """The first ``size`` contact ids in the sort's order, read from its index alone (and,
+    for the engagement sorts, within the score range the filters ask for)."""
+    c = t.contacts.c
+    s = t.contact_scores.c
+    if sort in ("score", "-score"):
+        rank = s.engagement_rank.desc() if sort == "score" else s.engagement_rank.asc()
+        return (select(s.contact_id.label("id")).where(*on_rank)
+                .order_by(rank, s.contact_id).limit(size).subquery("window"))
+    return select(c.id).order_by(*SORTS[sort]).limit(size).subquery("window")
+
+
+def _page(sort: str, where: list[ColumnElement[bool]], limit: int, offset: int,
+          window: Any = None, *, owned: bool = False) -> Any:
+    """The ids of one page (narrow: the sort's index can give them without the rows), as a
+    subquery; from ``window`` only, when given. ``owned``: the filters keep owned contacts
+    only."""
+    c = t.contacts.c
+    s = t.contact_scores.c
+    if owned and window is None and sort in ("score", "-score"):
+        # Every contact listed has an owner: its rank's copy orders it by the owner's index.
+        rank = c.queue_rank.desc() if sort == "score" else c.queue_rank.asc()
+        source: Any = t.contacts
+        if any(_on_scores(w) for w in where):
+            source = source.join(t.contact_scores, s.contact_id == c.id)
+        return (select(c.id).select_from(source).where(*where).order_by(rank, c.id)
+                .limit(limit).offset(offset).subquery("page"))
+    if window is None and sort in ("score", "-score") and all(_on_scores(w) for w in where):
+        rank = s.engagement_rank.desc() if sort == "score" else s.engagement_rank.asc()
+        return (select(s.contact_id.label("id")).where(*where).order_by(rank, s.contact_id)
+                .limit(limit).offset(offset).subquery("page"))
+    source = t.contacts if window is None else window.join(t.contacts, c.id == window.c.id)
+    if sort in ("score", "-score") or any(_on_scores(w) for w in where):
+        source = source.join(t.contact_scores, s.contact_id == c.id)
+    return (select(c.id).select_from(source).where(*where).order_by(*SORTS[sort])
+            .limit(limit).offset(offset).subquery("page"))
+
+
+def _on_scores(condition: ColumnElement[bool]) -> bool:
+    return any(getattr(x, "table", None) is t.contact_scores
+               for x in condition.get_children())
+
+
+def _rows_of(conn: Connection, page: Any, sort: str) -> Sequence[Any]:
+    query = _listed(select().select_from(
+        page.join(t.contacts, t.contacts.c.id == page.c.id)
+        .join(t.contact_scores, t.contact_scores.c.contact_id == page.c.id)))
+    return conn.execute(query.order_by(*SORTS[sort])).all()
+
+
+def list_contacts(
+    conn: Connection, config: LifecycleConfig, filters: ContactFilters, *, now: float,
+    sort: str = "score", limit: int = 50, offset: int = 0, count_limit: int | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the contacts the filters keep, and how many they keep. ``count_limit``:
+    count no further than this (a total of ``count_limit + 1`` then means "more").
+
+    The count comes first. The page's ids are found next, then only their rows are read.
+    When the filters keep many contacts, the page is first looked for among the first
+    contacts in the sort's order (read from the sort's index): when the filters keep enough
+    of them, no other contact is read. Else the filters choose the rows (by their indexes)."""
+    h = config.engagement.half_life_seconds
+    where = _conditions(config, filters, now=now)
     if sort not in SORTS:
         raise InvalidInput(f"sort by one of {', '.join(SORTS)}", field="sort")
-    cond = and_(*where) if where else None
-    query = select(c.id, c.email, c.first_name, c.last_name, c.stage, c.temperature,
-                   c.fit_grade, c.fit_score, c.persona, c.source, s.engagement_score,
-                   s.engagement_t0, c.last_event_at, c.owner_id).select_from(WITH_SCORES)
-    count_q = select(func.count()).select_from(
-        WITH_SCORES if filters.min_score is not None else t.contacts)
-    if cond is not None:
-        query, count_q = query.where(cond), count_q.where(cond)
-    rows = conn.execute(query.order_by(*SORTS[sort]).limit(limit).offset(offset)).all()
-    total = int(conn.execute(count_q).scalar() or 0)
-    out = []
-    for r in rows:
-        d = dict(r._mapping)
-        d["engagement"] = round(score_now(d.pop("engagement_score"), d.pop("engagement_t0"),
-                                          now, h), 2)
-        d["name"] = " ".join(x for x in (d.pop("first_name"), d.pop("last_name")) if x) or None
-        out.append(d)
-    return out, total
+    for name, value in (("limit", limit), ("offset", offset)):
+        if not 0 <= value < 2**63:
+            raise InvalidInput(f"{name} out of range", field=name)
+    scored = filters.min_score is not None or filters.max_score is not None
+    kept = select(t.contacts.c.id).select_from(WITH_SCORES if scored else t.contacts)
+    kept = kept.where(*where)
+    if count_limit is not None:
+        kept = kept.limit(count_limit + 1)
+    total = int(conn.execute(select(func.count()).select_from(kept.subquery())).scalar() or 0)
+    exact = count_limit is None or total <= count_limit
+    if exact and offset >= total:
+        return [], total
+    owned = filters.visible_owners is not None or filters.owner_id is not None
+    rows: Sequence[Any] | None = None
+    if where and total > FEW and not (owned and sort in ("score", "-score")):
+        on_rank = _rank_conditions(config, filters, now=now)
+        for size in WINDOWS:
+            if size < (offset + limit) * WINDOW_PER_ROW:
+                continue
+            found = _rows_of(conn, _page(sort, where, limit, offset,
+                                         _window(sort, on_rank, size)), sort)
+            if len(found) == (min(limit, total - offset) if exact else limit):
+                rows = found
+                break
+    if rows is None:
+        rows = _rows_of(conn, _page(sort, where, limit, offset, owned=owned), sort)
+    return [_scored(r, now, h) for r in rows], total
+
+
+def iter_contacts(
+    conn: Connection, config: LifecycleConfig, filters: ContactFilters, *, now: float,
+    sort: str = "score", batch: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """Every contact the filters keep, in the list's order, read in batches as they go
+    (for exports: the caller keeps ``conn`` open while it iterates)."""
+    h = config.engagement.half_life_seconds
+    where = _conditions(config, filters, now=now)
+    if sort not in SORTS:
+        raise InvalidInput(f"sort by one of {', '.join(SORTS)}", field="sort")
+    query = _listed(select().select_from(WITH_SCORES))
+    if where:
+        query = query.where(and_(*where))
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+        query.order_by(*SORTS[sort]))
+    for row in result:
+        yield _scored(row, now, h)
 
 
 def funnel(conn: Connection, config: LifecycleConfig, *,

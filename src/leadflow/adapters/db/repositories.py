@@ -54,6 +54,7 @@ from leadflow.adapters.db.sales_repositories import (
     SqlTaskRepository,
     SqlUserRepository,
 )
+from leadflow.adapters.db.segment_repository import SqlSegmentRepository
 from leadflow.domain.errors import ConcurrentChange
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
@@ -73,6 +74,7 @@ from leadflow.domain.ports import (
     HistoryRepository,
     OpportunityRepository,
     OutboxRepository,
+    SegmentRepository,
     SuppressionRepository,
     TaskRepository,
     UserRepository,
@@ -541,6 +543,7 @@ class SqlUnitOfWork:
         self.tracks: TrackRepository = SqlTrackRepository(self.conn)
         self.enrollments: EnrollmentRepository = SqlEnrollmentRepository(self.conn)
         self.mail: MailRepository = SqlMailRepository(self.conn)
+        self.segments: SegmentRepository = SqlSegmentRepository(self.conn)
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

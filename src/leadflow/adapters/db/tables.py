@@ -98,6 +98,13 @@ contacts = Table(
     Index("ix_contacts_owner_queue", "owner_id", "temperature", "queue_rank", "id", "stage"),
     Index("ix_contacts_fit_grade", "fit_grade"),
     Index("ix_contacts_temperature_until", "temperature_until"),
+    # The contact list's column sorts (and prefix search on names), read in index order.
+    Index("ix_contacts_created_at", "created_at", "id"),
+    Index("ix_contacts_fit_score", "fit_score", "id"),
+    Index("ix_contacts_last_event_at", "last_event_at", "id"),
+    Index("ix_contacts_name", "last_name", "first_name", "id"),
+    Index("ix_contacts_first_name", "first_name"),
+    Index("ix_contacts_owner_rank", "owner_id", "queue_rank", "id"),  # an owner's, by score
     # The few recycled contacts, for the rescore's recycle baselines (no scan of wide rows).
     Index("ix_contacts_recycled", "id", "recycled_at",
           sqlite_where=text("recycled_at IS NOT NULL"),
@@ -458,4 +465,18 @@ mail_messages = Table(
           sqlite_where=text("status = 'queued'"), postgresql_where=text("status = 'queued'")),
     Index("ix_mail_messages_contact", "contact_id", "status", "claimed_at"),
     sqlite_autoincrement=True,  # links in sent emails name message ids: never reuse one
+)
+
+# Filters of the contact list saved under a name by a user (the web app's segments). The
+# filters are the list's query parameters; ``shared``: every user sees the segment.
+saved_segments = Table(
+    "saved_segments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("filters", JSON, nullable=False),
+    Column("shared", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("owner_id", "name"),
 )
