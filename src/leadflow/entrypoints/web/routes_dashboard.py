@@ -3,6 +3,8 @@ contacts the viewer may see."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
@@ -12,10 +14,13 @@ from leadflow.entrypoints.web.charts import funnel_chart, weekly_chart
 from leadflow.entrypoints.web.render import page
 from leadflow.entrypoints.web.routing import web_router
 from leadflow.entrypoints.web.session import WebUser, app_of
+from leadflow.entrypoints.web.slow_cache import SlowResultCache
 from leadflow.services.temperatures import refresh_expired_temperatures
 
 router = web_router()
 WEEKS = 12
+# Per viewer scope and configuration: kept for a minute when they took over half a second.
+AGGREGATES = SlowResultCache(slow_seconds=0.5, keep_seconds=60)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -28,10 +33,15 @@ def dashboard(request: Request, viewer: WebUser) -> HTMLResponse:
                      config.milestones[0] if config.milestones else None)
     refresh_expired_temperatures(uow_factory=app.uow, ctx=app.ctx)
     now = app.clock.now()
+
+    def aggregates() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        with app.engine.connect() as conn:
+            return (funnel(conn, config, owners=owners),
+                    weekly_entries(conn, config, now=now, weeks=WEEKS, owners=owners,
+                                   milestone=milestone.key if milestone else None))
+    (counts, weeks), as_of = AGGREGATES.get((id(app), config.config_version, owners),
+                                            aggregates, as_of=now)
     with app.engine.connect() as conn:
-        counts = funnel(conn, config, owners=owners)
-        weeks = weekly_entries(conn, config, now=now, weeks=WEEKS, owners=owners,
-                               milestone=milestone.key if milestone else None)
         hot = hottest_prospects(conn, config, now=now, limit=10, owners=owners)
         overdue, overdue_total = overdue_tasks(conn, now=now, owners=owners, limit=10)
     stage_names = {s.key: _(s.name) for s in config.stages}
@@ -43,4 +53,4 @@ def dashboard(request: Request, viewer: WebUser) -> HTMLResponse:
         reached={r["stage"]: r["count"] for r in counts["reached"]},
         conv={c["to"]: c["conversion"] for c in counts["conversion"]},
         weeks=weeks, milestone_name=milestone_name, hot=hot, overdue=overdue,
-        overdue_total=overdue_total, mine=owners is not None)
+        overdue_total=overdue_total, mine=owners is not None, as_of=as_of)
