@@ -27,10 +27,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 
 from leadflow.adapters.db import tables as t
-from leadflow.adapters.db.read_models import ContactFilters, list_contacts
+from leadflow.adapters.db.read_models import SORTS, ContactFilters, list_contacts
 from leadflow.bootstrap import App
 from leadflow.config import Settings
 from leadflow.demo.install import install_demo
@@ -71,6 +71,10 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--more", action="store_true",
+                        help="also time each column sort, a milestone, the suspects by score "
+                             "(a filter that keeps few of the top-scored contacts) and a rare "
+                             "word")
     args = parser.parse_args()
     app = App(Settings(data_dir=Path(__file__).parent / "data",
                        database_url=args.database_url))
@@ -108,12 +112,19 @@ def main() -> None:
         ("text search", admin, "/contacts?q=martin"),
         ("a rep's first page", rep.email, "/contacts"),
     ]
+    core = len(pages)  # the pages the goal is about
+    if args.more:
+        pages += [(f"sorted by {sort}", admin, f"/contacts?sort={sort}")
+                  for sort in ("name", "fit", "created", "last_activity", "-score")]
+        pages += [("reached MQL", admin, "/contacts?milestone=mql"),
+                  ("suspects by score", admin, "/contacts?stage=suspect"),
+                  ("a rare word", admin, "/contacts?q=zq")]
     api = create_app(app)
     clients: dict[str, TestClient] = {}
     rights = {admin: None,
               rep.email: acting_as(uow=app.reader(), ref=rep_id).visible_owners}
     worst = 0.0
-    results = []
+    results: list[tuple[str, str, float, float]] = []
     for label, email, url in pages:
         if email not in clients:
             clients[email] = logged_in(TestClient(api).__enter__(), email)
@@ -125,22 +136,24 @@ def main() -> None:
 
         query = dict(parse_qsl(urlsplit(url).query))
         offset = int(query.pop("offset", "0"))
-        checked: CheckedFilters = check_filters(config=app.config, values=query,
-                                                sorts=("score",))
+        checked: CheckedFilters = check_filters(config=app.config, values=query, sorts=SORTS)
+        sort = checked.sort or "score"
         filters = ContactFilters(
             stage=list(checked.stage) if checked.stage else None,
             temperature=list(checked.temperature) if checked.temperature else None,
             grade=list(checked.grade) if checked.grade else None,
             min_score=checked.min_score, max_score=checked.max_score,
-            starts_with=checked.search, visible_owners=rights[email])
+            milestone=checked.milestone, starts_with=checked.search,
+            visible_owners=rights[email])
         with app.engine.connect() as conn:
-            def bare(conn: object = conn, filters: ContactFilters = filters,
-                     offset: int = offset) -> None:
-                list_contacts(conn, app.config, filters, now=app.clock.now(),  # type: ignore[arg-type]
+            def bare(conn: Connection = conn, filters: ContactFilters = filters,
+                     offset: int = offset, sort: str = sort) -> None:
+                list_contacts(conn, app.config, filters, now=app.clock.now(), sort=sort,
                               limit=PAGE, offset=offset, count_limit=COUNT_LIMIT)
             base = median_ms(bare, args.runs)
         page = median_ms(http, args.runs)
-        worst = max(worst, page)
+        if len(results) < core:
+            worst = max(worst, page)
         results.append((label, url, page, base))
     for client in clients.values():
         client.__exit__(None, None, None)
@@ -148,7 +161,7 @@ def main() -> None:
     for label, url, page, base in results:
         flag = "" if page < GOAL_MS else "  OVER the 300 ms goal"
         print(f"{label:28} {page:9.1f} {base:11.1f} {page / base:5.1f}x  {url}{flag}")
-    print(f"slowest page: {worst:.1f} ms (goal: under {GOAL_MS:.0f} ms)")
+    print(f"slowest of the first {core} pages: {worst:.1f} ms (goal: under {GOAL_MS:.0f} ms)")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select, union_all
 
 from leadflow.adapters.db import tables as t
 from leadflow.domain.config import GRADES, LifecycleConfig
@@ -90,9 +90,10 @@ def _rank_conditions(config: LifecycleConfig, filters: ContactFilters, *, now: f
     return where
 
 
-def _conditions(config: LifecycleConfig, filters: ContactFilters, *, now: float
-                ) -> list[ColumnElement[bool]]:
-    """Every filter's condition (the engagement range's included)."""
+def _conditions(config: LifecycleConfig, filters: ContactFilters, *, now: float,
+                with_milestone: bool = True) -> list[ColumnElement[bool]]:
+    """Every filter's condition (the engagement range's included; the milestone's unless
+    ``with_milestone`` is false: the caller joins the milestones)."""
     c = t.contacts.c
     where = _rank_conditions(config, filters, now=now)
     if filters.stage:
@@ -112,8 +113,10 @@ def _conditions(config: LifecycleConfig, filters: ContactFilters, *, now: float
     if filters.milestone:
         if filters.milestone not in config.milestone_keys():
             raise InvalidInput(f"unknown milestone {filters.milestone!r}", field="milestone")
-        where.append(select(t.milestones.c.contact_id).where(
-            t.milestones.c.contact_id == c.id, t.milestones.c.key == filters.milestone).exists())
+        if with_milestone:
+            where.append(select(t.milestones.c.contact_id).where(
+                t.milestones.c.contact_id == c.id,
+                t.milestones.c.key == filters.milestone).exists())
     if filters.source:
         where.append(c.source == filters.source.lower())
     if filters.owner_id is not None:
@@ -171,6 +174,52 @@ def _listed(query: Any) -> Any:
         c.last_event_at, c.owner_id, c.created_at)
 
 
+def _sorted_apart(sort: str, query: Any, limit: int, offset: int) -> Any:
+    """``query`` (of contact ids) cut to a page in the sort's order, the rows it keeps found
+    first and sorted after: fenced off (OFFSET 0), the database cannot walk the sort's index
+    hoping for the filters to keep its first contacts (which reads on and on when they keep
+    few of them)."""
+    c = t.contacts.c
+    s = t.contact_scores.c
+    keys = {"score": [s.engagement_rank], "-score": [s.engagement_rank],
+            "fit": [c.fit_score], "created": [c.created_at], "last_activity": [c.last_event_at],
+            "name": [c.last_name, c.first_name], "id": []}[sort]
+    kept = query.add_columns(*(k.label(f"k{i}") for i, k in enumerate(keys))).offset(0) \
+        .subquery("kept")
+    k = [kept.c[f"k{i}"] for i in range(len(keys))]
+    order = {"score": (k[0].desc() if k else None, kept.c.id),
+             "-score": (k[0].asc() if k else None, kept.c.id),
+             "fit": (k[0].desc() if k else None, kept.c.id.desc()),
+             "created": (k[0].desc() if k else None, kept.c.id.desc()),
+             "last_activity": (k[0].desc().nulls_last() if k else None, kept.c.id.desc()),
+             "name": (*(x.nulls_last() for x in k), kept.c.id),
+             "id": (kept.c.id,)}[sort]
+    return select(kept.c.id).order_by(*(o for o in order if o is not None)) \
+        .limit(limit).offset(offset)
+
+
+def _in_order(sort: str, query: Any, limit: int, offset: int, *, by_index: bool = True
+              ) -> Any:
+    """``query`` (of contact ids) sorted and cut to a page. Last activity comes in two
+    parts, the active then the never active, so that PostgreSQL reads each from the index
+    (its index puts NULLs first when read backwards; the sort wants them last)."""
+    if not by_index:
+        return _sorted_apart(sort, query, limit, offset)
+    if sort != "last_activity":
+        return query.order_by(*SORTS[sort]).limit(limit).offset(offset)
+    c = t.contacts.c
+    active = (query.where(c.last_event_at.is_not(None)).add_columns(c.last_event_at)
+              .order_by(c.last_event_at.desc(), c.id.desc()).limit(limit + offset)
+              .subquery("active"))
+    never = (query.where(c.last_event_at.is_(None)).add_columns(c.last_event_at)
+             .order_by(c.id.desc()).limit(limit + offset).subquery("never"))
+    both = union_all(select(active.c.id, active.c.last_event_at),
+                     select(never.c.id, never.c.last_event_at)).subquery("both")
+    return (select(both.c.id)
+            .order_by(both.c.last_event_at.desc().nulls_last(), both.c.id.desc())
+            .limit(limit).offset(offset))
+
+
 def _window(sort: str, on_rank: list[ColumnElement[bool]], size: int) -> Any:
     """The first ``size`` contact ids in the sort's order, read from its index alone (and,
     for the engagement sorts, within the score range the filters ask for)."""
@@ -180,14 +229,14 @@ def _window(sort: str, on_rank: list[ColumnElement[bool]], size: int) -> Any:
         rank = s.engagement_rank.desc() if sort == "score" else s.engagement_rank.asc()
         return (select(s.contact_id.label("id")).where(*on_rank)
                 .order_by(rank, s.contact_id).limit(size).subquery("window"))
-    return select(c.id).order_by(*SORTS[sort]).limit(size).subquery("window")
+    return _in_order(sort, select(c.id), size, 0).subquery("window")
 
 
 def _page(sort: str, where: list[ColumnElement[bool]], limit: int, offset: int,
-          window: Any = None, *, owned: bool = False) -> Any:
+          window: Any = None, *, owned: bool = False, by_index: bool = True) -> Any:
     """The ids of one page (narrow: the sort's index can give them without the rows), as a
     subquery; from ``window`` only, when given. ``owned``: the filters keep owned contacts
-    only."""
+    only. ``by_index=False``: see ``_sorted_apart``."""
     c = t.contacts.c
     s = t.contact_scores.c
     if owned and window is None and sort in ("score", "-score"):
@@ -205,8 +254,8 @@ def _page(sort: str, where: list[ColumnElement[bool]], limit: int, offset: int,
     source = t.contacts if window is None else window.join(t.contacts, c.id == window.c.id)
     if sort in ("score", "-score") or any(_on_scores(w) for w in where):
         source = source.join(t.contact_scores, s.contact_id == c.id)
-    return (select(c.id).select_from(source).where(*where).order_by(*SORTS[sort])
-            .limit(limit).offset(offset).subquery("page"))
+    query = select(c.id).select_from(source).where(*where)
+    return _in_order(sort, query, limit, offset, by_index=by_index).subquery("page")
 
 
 def _on_scores(condition: ColumnElement[bool]) -> bool:
@@ -239,9 +288,16 @@ def list_contacts(
     for name, value in (("limit", limit), ("offset", offset)):
         if not 0 <= value < 2**63:
             raise InvalidInput(f"{name} out of range", field=name)
+    # The count joins the milestone asked for: its index finds them (a condition on each
+    # contact would read every contact until enough had it).
     scored = filters.min_score is not None or filters.max_score is not None
-    kept = select(t.contacts.c.id).select_from(WITH_SCORES if scored else t.contacts)
-    kept = kept.where(*where)
+    counted: Any = WITH_SCORES if scored else t.contacts
+    if filters.milestone:
+        m = t.milestones.c
+        counted = counted.join(t.milestones, and_(m.contact_id == t.contacts.c.id,
+                                                  m.key == filters.milestone))
+    kept = select(t.contacts.c.id).select_from(counted).where(
+        *_conditions(config, filters, now=now, with_milestone=False))
     if count_limit is not None:
         kept = kept.limit(count_limit + 1)
     total = int(conn.execute(select(func.count()).select_from(kept.subquery())).scalar() or 0)
@@ -250,18 +306,24 @@ def list_contacts(
         return [], total
     owned = filters.visible_owners is not None or filters.owner_id is not None
     rows: Sequence[Any] | None = None
+    by_index = total > FEW
     if where and total > FEW and not (owned and sort in ("score", "-score")):
         on_rank = _rank_conditions(config, filters, now=now)
+        wanted = min(limit, total - offset) if exact else limit
         for size in WINDOWS:
             if size < (offset + limit) * WINDOW_PER_ROW:
                 continue
             found = _rows_of(conn, _page(sort, where, limit, offset,
                                          _window(sort, on_rank, size)), sort)
-            if len(found) == (min(limit, total - offset) if exact else limit):
+            if len(found) == wanted:
                 rows = found
                 break
+            by_index = False  # the filters keep few of the sort's first contacts
+            if (offset + len(found)) * WINDOWS[-1] < (offset + wanted) * size:
+                break  # as few in the largest window: not worth reading it
     if rows is None:
-        rows = _rows_of(conn, _page(sort, where, limit, offset, owned=owned), sort)
+        rows = _rows_of(conn, _page(sort, where, limit, offset, owned=owned,
+                                    by_index=by_index or not where), sort)
     return [_scored(r, now, h) for r in rows], total
 
 
