@@ -71,3 +71,53 @@ def weekly_chart(weeks: list[dict[str, Any]], *, milestone_name: str | None,
     if milestone_name is not None:
         chart.add(milestone_name, [w["milestone"] for w in weeks])
     return _svg(chart)
+
+
+# ---------------------------------------------------------------- analytics (routes_analytics)
+
+
+def conversion_chart(labels: list[str], series: list[tuple[str, list[float | None]]], *,
+                     title: str, over_time: bool) -> Markup:
+    """Conversion rates (0-1) of several steps across groups: a line per step over cohorts
+    (``over_time``), else bars grouped by group."""
+    kind = pygal.Line if over_time else pygal.Bar
+    chart = kind(**COMMON, width=760, height=340, legend_at_bottom=True, margin=8,
+                 x_label_rotation=0 if len(labels) <= 6 else 30, show_minor_x_labels=True,
+                 title=title, value_formatter=lambda v: f"{v:.1f} %", range=(0, 100),
+                 include_x_axis=True)
+    chart.x_labels = labels
+    for name, rates in series:
+        chart.add(name, [None if r is None else round(r * 100, 1) for r in rates])
+    return _svg(chart)
+
+
+def stage_time_chart(labels: list[str], median_days: list[float | None],
+                     p90_days: list[float | None], *, title: str, median: str,
+                     p90: str) -> Markup:
+    """Median and 90th percentile of the days spent in each stage."""
+    chart = pygal.HorizontalBar(**COMMON, width=720, height=80 + 44 * len(labels),
+                                legend_at_bottom=True, margin=8, title=title,
+                                value_formatter=lambda v: f"{v:.1f}")
+    chart.x_labels = labels
+    chart.add(median, median_days)
+    chart.add(p90, p90_days)
+    return _svg(chart)
+
+
+SLA_STYLE = Style(background="transparent", plot_background="transparent",
+                  foreground="#1d2330", foreground_strong="#1d2330",
+                  foreground_subtle="#8a94a6", colors=("#2a9d6b", "#e8833a", "#c53030"),
+                  font_family="system-ui, sans-serif", label_font_size=13,
+                  major_label_font_size=13, value_font_size=12, legend_font_size=13,
+                  tooltip_font_size=13)
+
+
+def sla_chart(names: list[str], parts: list[tuple[str, list[int]]], *, title: str) -> Markup:
+    """Each rep's due tasks, stacked: on time (green), late (orange), overdue (red)."""
+    chart = pygal.HorizontalStackedBar(**{**COMMON, "style": SLA_STYLE}, width=720,
+                                       height=90 + 40 * len(names), legend_at_bottom=True,
+                                       margin=8, title=title)
+    chart.x_labels = names
+    for label, values in parts:
+        chart.add(label, values)
+    return _svg(chart)
