@@ -26,6 +26,7 @@ from leadflow.domain.config_parsing import (
 from leadflow.domain.errors import ConfigInvalid, ConfigProblem
 from leadflow.domain.matching import SHAPE_FIELDS, EventShape, Matcher
 from leadflow.domain.nurture_config import NurtureConfig, parse_nurture
+from leadflow.domain.predictive_config import ModelConfig, parse_model
 from leadflow.domain.sales_config import SalesConfig, parse_sales
 
 ROLES = ("entry", "interest", "handoff", "commit", "won", "excluded", "erased")
@@ -197,6 +198,7 @@ class LifecycleConfig:
     temperature: TemperatureConfig
     sales: SalesConfig = field(default_factory=SalesConfig)
     nurture: NurtureConfig = field(default_factory=NurtureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     _signals_by_shape: dict[EventShape, list[str]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False)
@@ -604,7 +606,7 @@ def _parse_temperature(data: Any, problems: Problems, signals: set[str]) -> Temp
 
 
 TOP_LEVEL = ("version", "stages", "milestones", "signals", "engagement", "fit",
-             "qualification", "temperature", "sales", "nurture")
+             "qualification", "temperature", "sales", "nurture", "model")
 
 
 def parse_config(data: Any, *, source: str = "<config>") -> LifecycleConfig:
@@ -641,11 +643,16 @@ def parse_config(data: Any, *, source: str = "<config>") -> LifecycleConfig:
         if responder.trigger == "milestone" and responder.match not in milestone_keys:
             problems.add(f"nurture.autoresponders[{i}].when.milestone",
                          f"unknown milestone {responder.match!r}")
+    main = [s.key for s in stages if s.role in MAIN_ROLES]
+    after_interest = [s.key for s in stages if s.role in ("handoff", "commit", "won")]
+    model = parse_model(root.get("model"), problems, signals=names,
+                        stages={k: main.index(k) for k in after_interest},
+                        milestones=milestone_keys)
     if problems.items:
         raise ConfigInvalid(source, problems.items)
     digest = hashlib.sha256(json.dumps(root, sort_keys=True, default=str).encode()).hexdigest()
     return LifecycleConfig(
         version=str(version), digest=digest, stages=stages, milestones=milestones,
         signals=signals, engagement=engagement, fit=fit, questions=questions,
-        temperature=temperature, sales=sales, nurture=nurture, raw=root,
+        temperature=temperature, sales=sales, nurture=nurture, model=model, raw=root,
     )

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -481,4 +482,39 @@ saved_segments = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("owner_id", "name"),
+)
+
+# Predictive conversion models trained on the install's own history (services/predictive.py):
+# one row per training run, with its metrics and the fitted model; at most one is active.
+# ``scored_through``: the active model's last scoring pass covered changes until then (NULL:
+# every contact is still to be scored).
+model_versions = Table(
+    "model_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("target", String(100), nullable=False),
+    Column("horizon_days", Float, nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("examples", Integer, nullable=False),
+    Column("positives", Integer, nullable=False),
+    Column("model", LargeBinary, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("trained_by", String(200), nullable=False),
+    Column("scored_through", Float),
+    sqlite_autoincrement=True,  # a version number is never reused
+)
+
+# Each contact's probability from the active model, with its own top reasons.
+contact_predictions = Table(
+    "contact_predictions", metadata,
+    Column("contact_id", Integer, ForeignKey("contacts.id", ondelete="CASCADE"),
+           primary_key=True, autoincrement=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("probability", Float, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("scored_at", Float, nullable=False),
+    Index("ix_contact_predictions_version", "version_id"),
 )
