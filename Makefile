@@ -35,6 +35,7 @@ lint: install
 bench: install
 	$(PY) bench/rescore.py
 	$(PY) bench/work_queue.py
+	$(PY) bench/web_contacts.py
 
 clean:
 	rm -rf $(VENV) leadflow-data
