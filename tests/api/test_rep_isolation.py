@@ -71,7 +71,7 @@ def world(api: TestClient, app: App, keys: Keys) -> World:
                  ids={"webhook_id": hook["id"], "key_id": key_list[0]["id"],
                       "delivery_id": 1, "user_id": b.id,
                       "opportunity_id": deal.json()["id"], "key": "crm-guide",
-                      "item_key": "news-1"})
+                      "item_key": "news-1", "version_id": 1})
 
 
 # Every route a rep must be refused on when it names another rep's records, with a valid
@@ -145,6 +145,10 @@ REFUSED: dict[tuple[str, str], Any] = {
     ("DELETE", "/api/v1/nurture/tracks/{key}"): None,
     ("GET", "/api/v1/nurture/tracks/{key}/members"): None,
     ("POST", "/api/v1/nurture/run"): None,
+    # The predictive score: a contact's for whoever sees the contact; models for admins.
+    ("GET", "/api/v1/contacts/{contact_id}/prediction"): None,
+    ("GET", "/api/v1/models"): None,
+    ("POST", "/api/v1/models/{version_id}/activate"): None,
 }
 
 # Routes a rep may call; each one's check says what must (not) be in the answer.

@@ -182,37 +182,41 @@ def explain(model: FittedModel, rows: LabelledRows, refs: Mapping[str, FeatureVa
             top: int = TOP_REASONS) -> list[tuple[float, list[Reason]]]:
     """The probability of each row and its ``top`` reasons (largest |log-odds| first; inputs
     at their reference value add nothing and are never a reason). One call of the model for
-    all the rows and their ablations."""
+    all the rows and their ablations (one per input that is not at its reference value)."""
     features = rows.features
     n = len(rows)
     if n == 0:
         return []
     columns: dict[str, list[FeatureValue]] = {f.name: [] for f in features}
+    ablated: list[list[int]] = []  # per row: the inputs replaced, in the order of their rows
     for i in range(n):
-        for f in features:
-            columns[f.name].append(rows.columns[f.name][i])
-        for ablated in features:
-            for f in features:
-                columns[f.name].append(refs[f.name] if f is ablated
-                                       else rows.columns[f.name][i])
-    block = len(features) + 1
-    expanded = LabelledRows(features=features, columns=columns, labels=[False] * (n * block),
-                            times=[None] * (n * block), lines=[0] * (n * block))
+        own = [rows.columns[f.name][i] for f in features]
+        differ = [j for j, f in enumerate(features) if not _same(own[j], refs[f.name])]
+        ablated.append(differ)
+        for j, f in enumerate(features):
+            columns[f.name].append(own[j])
+        for k in differ:
+            for j, f in enumerate(features):
+                columns[f.name].append(refs[f.name] if j == k else own[j])
+    size = len(columns[features[0].name]) if features else n
+    expanded = LabelledRows(features=features, columns=columns, labels=[False] * size,
+                            times=[None] * size, lines=[0] * size)
     p = model.probabilities(expanded)
     out: list[tuple[float, list[Reason]]] = []
+    at = 0
     for i in range(n):
-        base = p[i * block]
+        base = p[at]
         reasons = []
-        for j, f in enumerate(features):
-            value = rows.columns[f.name][i]
-            if _same(value, refs[f.name]):
-                continue
-            without = p[i * block + 1 + j]
+        for offset, j in enumerate(ablated[i], start=1):
+            f = features[j]
+            without = p[at + offset]
             delta = _logit(base) - _logit(without)
             if abs(delta) < 1e-6:
                 continue
-            reasons.append(Reason(feature=f.name, value=value, reference=refs[f.name],
-                                  log_odds=delta, effect=base - without))
+            reasons.append(Reason(feature=f.name, value=rows.columns[f.name][i],
+                                  reference=refs[f.name], log_odds=delta,
+                                  effect=base - without))
+        at += 1 + len(ablated[i])
         reasons.sort(key=lambda r: (-abs(r.log_odds), r.feature))
         out.append((base, reasons[:top]))
     return out

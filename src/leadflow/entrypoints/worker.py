@@ -15,6 +15,7 @@ from huey.consumer import Consumer
 from huey.exceptions import TaskLockedException
 from huey.signals import SIGNAL_COMPLETE, SIGNAL_ERROR
 
+from leadflow.adapters.ml.store import SqlPredictiveStore
 from leadflow.adapters.queue.huey_queue import (
     EmbeddedConsumer,
     RelayLoop,
@@ -23,8 +24,9 @@ from leadflow.adapters.queue.huey_queue import (
 )
 from leadflow.adapters.webhook_http import HttpxSender
 from leadflow.bootstrap import App
+from leadflow.domain.ports import NullProgress
 from leadflow.entrypoints.metrics import JOBS_DONE, WEBHOOKS
-from leadflow.services import nurture
+from leadflow.services import nurture, predictive
 from leadflow.services.assignments import assign_unowned
 from leadflow.services.followup import sweep_follow_ups
 from leadflow.services.mail_sending import send_due, sweep_interrupted
@@ -55,6 +57,9 @@ class Jobs:
         self.nurture = self.huey.periodic_task(
             crontab(minute="*"), name="nurture")(self._nurture)
         self.send_mail = self.huey.task(name="send_mail")(self._send_mail)
+        self.train_model = self.huey.task(name="train_model")(self._train_model)
+        self.score_predictions = self.huey.periodic_task(
+            crontab(minute="*"), name="score_predictions")(self._score_predictions)
         self._last_mail_kick = 0.0
         # The first pass of a worker, and one an hour, looks at every contact; the others
         # only at contacts changed since the previous pass.
@@ -121,6 +126,39 @@ class Jobs:
                           batch_size=self.app.settings.mail_batch_size)
         if report.sent or report.failed:
             log.info("mail sent", extra=asdict(report))
+        return asdict(report)
+
+    def _train_model(self, *, trained_by: str, target: str | None = None,
+                     horizon_days: float | None = None, seed: int = 7,
+                     activate: bool = False) -> dict[str, Any]:
+        """Train the conversion model on the history (``leadflow model train --background``);
+        with ``activate``, the new version becomes the active one (scored by the next pass)."""
+        from leadflow.adapters.ml.learners import (  # scikit-learn, when needed
+            LeadflowModel,
+            OneHotLogistic,
+        )
+
+        store = SqlPredictiveStore(self.app.engine)
+        version = predictive.train(store=store, ctx=self.app.ctx, learner=LeadflowModel(),
+                                   baseline=OneHotLogistic(), trained_by=trained_by,
+                                   progress=NullProgress(), target=target,
+                                   horizon_days=horizon_days, seed=seed)
+        if activate:
+            predictive.activate(store=store, ctx=self.app.ctx, version_id=version.id,
+                                score_now=False, progress=NullProgress())
+        log.info("model trained", extra={"version": version.id, "auc": version.metrics["auc"]})
+        return {"version": version.id, "auc": version.metrics["auc"],
+                "average_precision": version.metrics["average_precision"]}
+
+    def _score_predictions(self) -> dict[str, Any]:
+        """Every minute: the active model scores the contacts changed since its last pass
+        (every contact after an activation). One worker at a time."""
+        try:
+            with self.huey.lock_task("score_predictions"):
+                report = predictive.score(store=SqlPredictiveStore(self.app.engine),
+                                          ctx=self.app.ctx, progress=NullProgress())
+        except TaskLockedException:
+            return {}
         return asdict(report)
 
     def _on_complete(self, signal: str, task: Any, *args: Any) -> None:

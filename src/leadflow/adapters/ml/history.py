@@ -143,19 +143,22 @@ def classify_shapes(conn: Connection, config: LifecycleConfig, *, exclude: Seque
 # ------------------------------------------------------------------------- statements
 
 
-def _lead_times(target: Target) -> Any:
+def _lead_times(target: Target, ids: Sequence[int] | None = None) -> Any:
     sc = t.stage_changes.c
-    return (select(sc.contact_id, func.min(sc.at).label("lead_at"))
-            .where(sc.to_stage.in_(target.lead_stages)).group_by(sc.contact_id))
+    query = (select(sc.contact_id, func.min(sc.at).label("lead_at"))
+             .where(sc.to_stage.in_(target.lead_stages)).group_by(sc.contact_id))
+    return query if ids is None else query.where(sc.contact_id.in_(list(ids)))
 
 
-def _reached_times(target: Target) -> Any:
+def _reached_times(target: Target, ids: Sequence[int] | None = None) -> Any:
     if target.kind == "milestone":
         m = t.milestones.c
-        return select(m.contact_id, m.reached_at).where(m.key == target.keys[0])
+        query = select(m.contact_id, m.reached_at).where(m.key == target.keys[0])
+        return query if ids is None else query.where(m.contact_id.in_(list(ids)))
     sc = t.stage_changes.c
-    return (select(sc.contact_id, func.min(sc.at).label("reached_at"))
-            .where(sc.to_stage.in_(target.keys)).group_by(sc.contact_id))
+    query = (select(sc.contact_id, func.min(sc.at).label("reached_at"))
+             .where(sc.to_stage.in_(target.keys)).group_by(sc.contact_id))
+    return query if ids is None else query.where(sc.contact_id.in_(list(ids)))
 
 
 def _side_stages(config: LifecycleConfig, *roles: str) -> list[str]:
@@ -197,8 +200,8 @@ def scoring_base(target: Target, *, now: float, contact_ids: Sequence[int] | Non
                  ) -> Any:
     """(contact_id, k = 0, cutoff = now, lead_at) of the contacts the model scores (among
     ``contact_ids``, or all): a lead or later, target not reached."""
-    lead = _lead_times(target).subquery("lead")
-    reached = _reached_times(target).subquery("reached")
+    lead = _lead_times(target, contact_ids).subquery("lead")
+    reached = _reached_times(target, contact_ids).subquery("reached")
     c = t.contacts.c
     query = (select(c.id.label("contact_id"), literal(0).label("k"),
                     cast(literal(now), Float).label("cutoff"),

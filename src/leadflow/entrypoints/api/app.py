@@ -22,6 +22,7 @@ from leadflow.entrypoints.api import (
     routes_deals,
     routes_forms,
     routes_mail,
+    routes_models,
     routes_nurture,
     routes_ops,
     routes_sales,
@@ -104,7 +105,7 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
     install_error_handlers(api)
     for module in (routes_contacts, routes_sales, routes_deals, routes_admin, routes_tracking,
                    routes_ops, routes_content, routes_forms, routes_mail, routes_nurture,
-                   routes_analytics):
+                   routes_analytics, routes_models):
         api.include_router(module.router)
     install_web(api, leadflow)
     return api

@@ -13,6 +13,7 @@ from leadflow.entrypoints.cli import (  # noqa: F401  (each module registers its
     commands_import,
     commands_model,
     commands_nurture,
+    commands_predictive,
     commands_sales,
     commands_server,
     commands_users,

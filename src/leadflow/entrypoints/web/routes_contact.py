@@ -36,6 +36,7 @@ from leadflow.domain.sales import ACTIVITY_KINDS, DIRECTIONS, SALES_STAGE_ROLES,
 from leadflow.domain.users import SALES_ROLES, User
 from leadflow.entrypoints.api.errors import status_of
 from leadflow.entrypoints.web.i18n import Translate
+from leadflow.entrypoints.web.prediction_view import prediction_for
 from leadflow.entrypoints.web.render import page, redirect
 from leadflow.entrypoints.web.routing import web_router
 from leadflow.entrypoints.web.session import Posted, Viewer, WebUser, app_of, flash
@@ -252,7 +253,8 @@ def _page(request: Request, viewer: Viewer, contact_id: int, *, status: int = 20
         timeline_max=TIMELINE_MAX, recommended=recommended, users=users, tasks=tasks,
         deal_stages=deal_stages, reporting=cfg.sales.reporting_currency, options=options,
         milestone_names={m.key: m.name for m in cfg.milestones}, can=can, rights=rights,
-        erased=erased, labels=labels, errors=errors or {}, values=values or {})
+        erased=erased, labels=labels, errors=errors or {}, values=values or {},
+        prediction=prediction_for(app, contact_id, _))
 
 
 @router.get("/contacts/{contact_id:int}", response_class=HTMLResponse)
