@@ -15,10 +15,10 @@ from sqlalchemy import (
     Connection,
     Integer,
     Select,
+    String,
     and_,
     case,
     cast,
-    exists,
     func,
     literal,
     literal_column,
@@ -52,30 +52,39 @@ def _owned(owners: tuple[int, ...] | None) -> Any:
         if owners is not None else None
 
 
-def _item_shapes() -> Any:
-    """Event shapes that consume a content item, with the item's id and maturity."""
+def _within(column: Any, owners: tuple[int, ...] | None) -> list[Any]:
+    """A condition keeping a contact id column to the owners' contacts, if any."""
+    owned = _owned(owners)
+    return [column.in_(owned)] if owned is not None else []
+
+
+def _item_shapes(item_id: int | None) -> Any:
+    """Event shapes that consume a content item (one item: that item), with the item's
+    maturity: a few rows, worked out first (OFFSET 0), so that the events are read once
+    and looked up in them, never the other way round."""
     s, ci = t.event_shapes.c, t.content_items.c
-    return (select(s.id.label("shape_id"), ci.id.label("item_id"), ci.maturity)
-            .select_from(t.event_shapes.join(
-                t.content_items, or_(ci.path == s.url, ci.path + "/" == s.url)))
-            .where(s.type.in_(CONSUMING_EVENTS))).subquery("item_shapes")
+    query = (select(s.id.label("shape_id"), ci.maturity)
+             .select_from(t.event_shapes.join(
+                 t.content_items, or_(ci.path == s.url, ci.path + "/" == s.url)))
+             .where(s.type.in_(CONSUMING_EVENTS)))
+    if item_id is not None:
+        query = query.where(ci.id == item_id)
+    return query.offset(0)
 
 
 def _consumed(owners: tuple[int, ...] | None, item_id: int | None) -> Any:
     """Distinct (contact_id, maturity) consumed; for one item, the contacts that consumed
     it."""
     e = t.events.c
-    shapes = _item_shapes()
+    shapes = _item_shapes(item_id).subquery("item_shapes")
+    wanted = [e.shape_id.in_(select(_item_shapes(item_id).subquery().c.shape_id)),
+              *_within(e.contact_id, owners)]
     if item_id is not None:
-        query = (select(e.contact_id).select_from(
-            t.events.join(shapes, shapes.c.shape_id == e.shape_id))
-            .where(shapes.c.item_id == item_id))
+        query = select(e.contact_id).where(*wanted)
     else:
-        query = select(e.contact_id, shapes.c.maturity).select_from(
-            t.events.join(shapes, shapes.c.shape_id == e.shape_id))
-    owned = _owned(owners)
-    if owned is not None:
-        query = query.where(e.contact_id.in_(owned))
+        query = (select(e.contact_id, shapes.c.maturity)
+                 .select_from(t.events.join(shapes, shapes.c.shape_id == e.shape_id))
+                 .where(*wanted))
     return query.distinct().subquery("consumed")
 
 
@@ -87,10 +96,7 @@ def _first_campaign(owners: tuple[int, ...] | None) -> Any:
                       func.row_number().over(partition_by=e.contact_id,
                                              order_by=(e.ts, e.id)).label("n"))
                .select_from(t.events.join(t.event_shapes, s.id == e.shape_id))
-               .where(s.utm_campaign.is_not(None)))
-    owned = _owned(owners)
-    if owned is not None:
-        touches = touches.where(e.contact_id.in_(owned))
+               .where(s.utm_campaign.is_not(None), *_within(e.contact_id, owners)))
     sub = touches.subquery("touches")
     return select(sub.c.contact_id, sub.c.campaign).where(sub.c.n == 1).subquery("first_touch")
 
@@ -110,8 +116,9 @@ def _month(conn: Connection, ts: Any) -> Any:
 
 
 def base(conn: Connection, *, by: str | None, item_id: int | None = None,
-         owners: tuple[int, ...] | None = None) -> Any:
-    """(contact_id, grp, stage) of every contact the owners filter keeps, in its group(s)."""
+         owners: tuple[int, ...] | None = None, cte: bool = False) -> Any:
+    """(contact_id, grp, stage) of every contact the owners filter keeps, in its group(s)
+    (as a CTE, ``cte``: what a statement reads several times)."""
     c = t.contacts.c
     mine = [c.owner_id.in_(owners)] if owners is not None else []
     query: Select[Any]
@@ -130,23 +137,18 @@ def base(conn: Connection, *, by: str | None, item_id: int | None = None,
         first = _first_campaign(owners)
         query = (select(c.id.label("contact_id"), first.c.campaign.label("grp"), c.stage)
                  .select_from(t.contacts.outerjoin(first, first.c.contact_id == c.id)))
-    elif by == "content" and item_id is not None:
-        consumed = _consumed(owners, item_id)
-        query = select(c.id.label("contact_id"),
-                       case((c.id.in_(select(consumed.c.contact_id)),
-                             literal_column(f"'{CONSUMED}'")), else_=null()).label("grp"),
-                       c.stage)
     elif by == "content":
-        consumed = _consumed(owners, None)
-        some = (select(c.id.label("contact_id"), consumed.c.maturity.label("grp"), c.stage)
-                .select_from(t.contacts.join(consumed, consumed.c.contact_id == c.id))
-                .where(*mine))
-        none = (select(c.id.label("contact_id"), null().label("grp"), c.stage)
-                .where(~exists().where(consumed.c.contact_id == c.id), *mine))
-        return union_all(some, none).subquery("base")
+        # A contact with k maturities consumed is in k groups; one with none in None.
+        consumed = _consumed(owners, item_id)
+        grp = consumed.c.maturity if item_id is None else case(
+            (consumed.c.contact_id.is_not(None), literal_column(f"'{CONSUMED}'")),
+            else_=null())
+        query = (select(c.id.label("contact_id"), grp.label("grp"), c.stage)
+                 .select_from(t.contacts.outerjoin(consumed, consumed.c.contact_id == c.id)))
     else:
         raise InvalidInput(f"unknown breakdown {by!r}", field="by")
-    return query.where(*mine).subquery("base")
+    kept = query.where(*mine)
+    return kept.cte("base") if cte else kept.subquery("base")
 
 
 def _total(expr: Any) -> Any:
@@ -166,7 +168,7 @@ def _per_contact(shape: FunnelShape, owners: tuple[int, ...] | None) -> Any:
     ``cov``, the sum over its changes of Σ 2^(15 i) for from_rank <= i < to_rank, which is
     (2^(15 to) - 2^(15 from)) / (2^15 - 1). Two aggregates over the changes instead of one per
     pair: a million contacts' changes cost a third of the time. With more main stages than
-    64 bits hold, one flag per pair (s0, s1...) instead."""
+    that holds, bit i of ``cov`` says whether some change passed from i to i + 1."""
     sc = t.stage_changes.c
     ranks = {k: i for i, k in enumerate(shape.main)}
     to_rank = case(ranks, value=sc.to_stage, else_=-1)
@@ -181,25 +183,47 @@ def _per_contact(shape: FunnelShape, owners: tuple[int, ...] | None) -> Any:
     ranked = ranked_q.offset(0).subquery("ranked")
     r = ranked.c
     pairs = max(0, len(shape.main) - 1)
-    cols: list[Any] = [r.contact_id, func.max(r.t).label("reach")]
-    if pairs * BITS <= 62:
+    if _coded(pairs):
         one = cast(literal(1), BigInteger)
         bits = literal_column(str(BITS), Integer)
         code = case((r.f < r.t, (one.op("<<")(bits * r.t) - one.op("<<")(bits * r.f))
                      // literal_column(str((1 << BITS) - 1), BigInteger)), else_=0)
-        cols.append(cast(func.sum(code), BigInteger).label("cov"))
+        cov = cast(func.sum(code), BigInteger)
     else:
-        cols += [func.max(case((and_(r.f <= i, r.t >= i + 1), 1), else_=0)).label(f"s{i}")
+        flags = [func.max(case((and_(r.f <= i, r.t >= i + 1), 1 << i), else_=0))
                  for i in range(pairs)]
-    return select(*cols).group_by(r.contact_id).subquery("per")
+        cov = cast(sum(flags[1:], flags[0]), BigInteger) if flags else \
+            cast(literal(0), BigInteger)
+    return (select(r.contact_id, func.max(r.t).label("reach"), cov.label("cov"))
+            .group_by(r.contact_id).cte("per"))
 
 
-def _passed(flags: Sequence[Any], i: int, *, coded: bool) -> bool:
-    """Whether a contact's coverage code (or, uncoded, its flags) counts a pass from main
-    stage i to i + 1."""
-    if coded:
-        return bool((int(flags[0] or 0) >> (BITS * i)) & ((1 << BITS) - 1))
-    return bool(flags[i])
+def _moves(shape: FunnelShape, owners: tuple[int, ...] | None) -> Any:
+    """(contact_id, rc, dq, bk): the recycles, disqualifications and other moves back of each
+    contact that made any (read from those few changes only)."""
+    sc = t.stage_changes.c
+    excluded = sc.to_stage.in_(shape.excluded)
+    backward = and_(sc.kind == "backward", ~excluded)
+    return (select(sc.contact_id,
+                   _total(case((and_(backward, sc.to_stage.in_(shape.interest)), 1),
+                               else_=0)).label("rc"),
+                   _total(case((excluded, 1), else_=0)).label("dq"),
+                   _total(case((and_(backward, sc.to_stage.not_in(shape.interest)), 1),
+                               else_=0)).label("bk"))
+            .where(or_(sc.kind == "backward", excluded), *_within(sc.contact_id, owners))
+            .group_by(sc.contact_id).subquery("moves"))
+
+
+def _coded(pairs: int) -> bool:
+    return pairs * BITS <= 62
+
+
+def _passed(cov: Any, i: int, pairs: int) -> bool:
+    """Whether a contact's ``cov`` counts a pass from main stage i to i + 1."""
+    if _coded(pairs):
+        return bool((int(cov or 0) >> (BITS * i)) & ((1 << BITS) - 1))
+    return bool((int(cov or 0) >> i) & 1)
+
 
 def _label(by: str | None, value: Any) -> str | None:
     if value is None:
@@ -221,6 +245,14 @@ class SqlAnalyticsReads:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    def _tune(self) -> None:
+        """On PostgreSQL, for this transaction: no JIT (compiling these few big statements
+        took seconds of each on the 1M demo) and room to aggregate a million contacts in
+        memory instead of spilling to disk."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql("SET LOCAL jit = off")
+            self.conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+
     def item_id(self, *, key: str) -> int | None:
         return self.conn.execute(select(t.content_items.c.id).where(
             t.content_items.c.key == key)).scalar()
@@ -229,88 +261,80 @@ class SqlAnalyticsReads:
                       item_id: int | None = None, owners: tuple[int, ...] | None = None
                       ) -> list[FunnelGroup]:
         """Counts per group: contacts, per stage now, reached and strict per main stage,
-        backward moves, deals won/lost/open."""
+        backward moves, deals won/lost/open.
+
+        One statement, so that the contacts' groups (which may read every event: campaign,
+        content) are worked out once: three counts of combinations, a few thousand rows in
+        all, folded here — the contacts by (group, stage now, reach, passes), the deals by
+        (group, status), the contacts that moved back by (group, their recycles,
+        disqualifications and other moves back)."""
+        self._tune()
         pairs = max(0, len(shape.main) - 1)
         per = _per_contact(shape, owners)
-        b = base(self.conn, by=by, item_id=item_id, owners=owners)
-        coded = "cov" in per.c
-        flags = [per.c.cov] if coded else [per.c[f"s{i}"] for i in range(pairs)]
-        # One row per combination (group, stage now, reach, passes): a few hundred rows,
-        # folded here; one aggregate instead of one per figure over a million contacts.
-        keys = [b.c.grp, b.c.stage, per.c.reach, *flags]
-        combos = self.conn.execute(
-            select(*keys, func.count())
-            .select_from(b.outerjoin(per, per.c.contact_id == b.c.contact_id))
-            .group_by(*keys)).all()
+        b = base(self.conn, by=by, item_id=item_id, owners=owners, cte=True)
+        moves = _moves(shape, owners)
+        o = t.opportunities.c
+        big = BigInteger
+
+        def no(kind: Any = big) -> Any:
+            return cast(null(), kind)
+
+        contacts_q = (select(literal_column("'c'").label("part"), b.c.grp,
+                             b.c.stage.label("k"), cast(per.c.reach, big).label("x"),
+                             per.c.cov.label("y"), no().label("z"), func.count().label("n"))
+                      .select_from(b.outerjoin(per, per.c.contact_id == b.c.contact_id))
+                      .group_by(b.c.grp, b.c.stage, per.c.reach, per.c.cov))
+        deals_q = (select(literal_column("'d'"), b.c.grp, o.status, no(), no(), no(),
+                          func.count())
+                   .select_from(t.opportunities.join(b, b.c.contact_id == o.contact_id))
+                   .group_by(b.c.grp, o.status))
+        m = moves.c
+        moves_q = (select(literal_column("'m'"), b.c.grp, no(String), cast(m.rc, big),
+                          cast(m.dq, big), cast(m.bk, big), func.count())
+                   .select_from(moves.join(b, b.c.contact_id == m.contact_id))
+                   .group_by(b.c.grp, m.rc, m.dq, m.bk))
         folded: dict[Any, dict[str, Any]] = {}
-        for grp, stage, reach, *rest in combos:
-            n = int(rest[-1])
-            f = folded.setdefault(grp, {"contacts": 0, "current": dict.fromkeys(stages, 0),
-                                        "reached": [0] * len(shape.main),
-                                        "strict": [0] * pairs})
-            f["contacts"] += n
-            if stage in f["current"]:
-                f["current"][stage] += n
-            for i in range(int(reach) + 1 if reach is not None else 0):
-                f["reached"][i] += n
-            for i in range(pairs):
-                if _passed(rest[:-1], i, coded=coded):
-                    f["strict"][i] += n
-        deals = self._deals(b, owners)
-        moves = self._backward(shape, b)
+
+        def group(grp: Any) -> dict[str, Any]:
+            return folded.setdefault(grp, {
+                "contacts": 0, "current": dict.fromkeys(stages, 0),
+                "reached": [0] * len(shape.main), "strict": [0] * pairs, "deals": {},
+                "moves": [0, 0, 0, 0, 0]})
+
+        for part, grp, k, x, y, z, n in self.conn.execute(
+                union_all(contacts_q, deals_q, moves_q)):
+            f, n = group(grp), int(n)
+            if part == "c":
+                f["contacts"] += n
+                if k in f["current"]:
+                    f["current"][k] += n
+                for i in range(int(x) + 1 if x is not None else 0):
+                    f["reached"][i] += n
+                for i in range(pairs):
+                    if _passed(y, i, pairs):
+                        f["strict"][i] += n
+            elif part == "d":
+                f["deals"][k] = f["deals"].get(k, 0) + n
+            else:
+                rc, dq, bk = int(x), int(y), int(z)
+                f["moves"] = [a + d for a, d in zip(f["moves"], (
+                    rc * n, dq * n, bk * n, n if rc else 0, n if dq else 0), strict=True)]
         out = []
-        for grp in _order(by, folded):
+        for grp in _order(by, {g: f for g, f in folded.items() if f["contacts"]}):
             f = folded[grp]
-            recycles, disq, back, recycled, disqualified = moves.get(grp, (0, 0, 0, 0, 0))
-            won, lost, open_ = deals.get(grp, (0, 0, 0))
+            recycles, disq, back, recycled, disqualified = f["moves"]
             out.append(FunnelGroup(
                 group=_label(by, grp), contacts=f["contacts"], current=f["current"],
                 reached=tuple(f["reached"]), strict=tuple(f["strict"]), recycles=recycles,
                 disqualifications=disq, other_backward=back, recycled_contacts=recycled,
-                disqualified_contacts=disqualified, deals_won=won, deals_lost=lost,
-                deals_open=open_))
+                disqualified_contacts=disqualified, deals_won=f["deals"].get("won", 0),
+                deals_lost=f["deals"].get("lost", 0), deals_open=f["deals"].get("open", 0)))
         return out
-
-    def _deals(self, b: Any, owners: tuple[int, ...] | None) -> dict[Any, tuple[int, ...]]:
-        """Per group (its raw value): deals won, lost, open."""
-        o = t.opportunities.c
-        deals_q = select(o.contact_id, o.status)
-        owned = _owned(owners)
-        if owned is not None:
-            deals_q = deals_q.where(o.contact_id.in_(owned))
-        deals = deals_q.offset(0).subquery("deals")  # the deals first, then their contacts
-        d = deals.c
-        rows = self.conn.execute(
-            select(b.c.grp, _count_if(d.status == "won"), _count_if(d.status == "lost"),
-                   _count_if(d.status == "open"))
-            .select_from(deals.join(b, b.c.contact_id == d.contact_id)).group_by(b.c.grp))
-        return {r[0]: tuple(int(v) for v in r[1:]) for r in rows}
-
-    def _backward(self, shape: FunnelShape, b: Any) -> dict[Any, tuple[int, ...]]:
-        """Per group (its raw value): recycles, disqualifications, other backward moves, and
-        the contacts recycled and disqualified — from the few changes that are such moves."""
-        sc = t.stage_changes.c
-        excluded = sc.to_stage.in_(shape.excluded)
-        backward = and_(sc.kind == "backward", ~excluded)
-        # The few moves first (OFFSET 0: SQLite would otherwise walk every contact).
-        moves = (select(sc.contact_id,
-                        case((and_(backward, sc.to_stage.in_(shape.interest)), 1),
-                             else_=0).label("recycle"),
-                        case((excluded, 1), else_=0).label("disq"),
-                        case((and_(backward, sc.to_stage.not_in(shape.interest)), 1),
-                             else_=0).label("back"))
-                 .where(or_(sc.kind == "backward", excluded)).offset(0).subquery("moves"))
-        m = moves.c
-        query = (select(b.c.grp, _total(m.recycle), _total(m.disq), _total(m.back),
-                        func.count(func.distinct(case((m.recycle == 1, m.contact_id)))),
-                        func.count(func.distinct(case((m.disq == 1, m.contact_id)))))
-                 .select_from(moves.join(b, b.c.contact_id == m.contact_id))
-                 .group_by(b.c.grp))
-        return {r[0]: tuple(int(v) for v in r[1:]) for r in self.conn.execute(query)}
 
     def stage_times(self, *, by: str | None, item_id: int | None = None,
                     owners: tuple[int, ...] | None = None) -> list[StageTime]:
         """Per group and stage: stays ended, still in, nearest-rank median and p90 (s)."""
+        self._tune()
         sc = t.stage_changes.c
         dur = func.lead(sc.at).over(partition_by=sc.contact_id,
                                     order_by=(sc.at, sc.id)) - sc.at
