@@ -7,9 +7,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from leadflow.bootstrap import App
 from leadflow.domain.content import ContentItem
 from leadflow.domain.users import User
+from leadflow.entrypoints.web import routes_analytics
 from leadflow.services.assignments import reassign
 from leadflow.services.content import create_item
 from leadflow.services.events import EventIn, record_event
@@ -159,3 +162,21 @@ def test_choosing_a_breakdown_in_a_browser(browse: Any, app: App, people: People
     assert page.locator("#funnel svg").count() == 1
     page.click("text=SLA per rep")
     assert page.locator("#reps tbody tr").count() == 2
+
+
+def test_slow_figures_are_kept_a_while_and_say_so(web: Any, app: App, people: People,
+                                                  clock: FakeClock,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a large install the figures of a view are kept five minutes (here: whatever time
+    they take); the page says as of when."""
+    monkeypatch.setattr(routes_analytics, "SLOW_SECONDS", -1.0)
+    _history(app, people, clock)
+    client = web().login(people.marketer)
+    first = client.get("/analytics").text
+    assert 'id="as-of"' not in first
+    assert "3 contacts" in first
+    good_fit_contact(app, "dan@dan.example")
+    kept = client.get("/analytics").text
+    assert 'id="as-of"' in kept
+    assert "3 contacts" in kept  # as of the first view
+    assert "4 contacts" in client.get("/analytics?by=source").text  # another view: now

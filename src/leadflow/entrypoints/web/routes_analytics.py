@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from leadflow.adapters.db.analytics_reads import CONSUMED, SqlAnalyticsReads
-from leadflow.domain.analytics import BREAKDOWNS, FunnelReport
+from leadflow.domain.analytics import BREAKDOWNS, FunnelReport, SlaReport, TimeInStageReport
 from leadflow.domain.errors import Forbidden, InvalidInput
 from leadflow.entrypoints.web.charts import (
     conversion_chart,
@@ -23,12 +23,31 @@ from leadflow.entrypoints.web.i18n import Translate
 from leadflow.entrypoints.web.render import page
 from leadflow.entrypoints.web.routing import web_router
 from leadflow.entrypoints.web.session import Viewer, WebUser, app_of
+from leadflow.entrypoints.web.slow_cache import SlowResultCache
 from leadflow.services import analytics
 from leadflow.services.content import list_items
 
 router = web_router()
 CHART_GROUPS = 12  # groups drawn (the largest; cohorts: the latest); the table has them all
 DAY = 86400.0
+# Per viewer scope and choice: kept five minutes when they took over half a second (on the
+# 1M demo a breakdown reads millions of rows); a small install always shows what is true now.
+SLOW_SECONDS = 0.5
+KEEP_SECONDS = 300.0
+
+
+def _kept(request: Request, viewer: Viewer, view: str, compute: Any) -> tuple[Any, Any]:
+    """(the figures, None) — or figures computed at most five minutes ago and their time.
+    The cache belongs to the web application (one per ``create_app``)."""
+    app = app_of(request)
+    state = request.app.state
+    cache = getattr(state, "analytics_figures", None)
+    if cache is None:
+        cache = state.analytics_figures = SlowResultCache(slow_seconds=SLOW_SECONDS,
+                                                          keep_seconds=KEEP_SECONDS)
+    key = (app.config.config_version, viewer.principal.visible_owners, view,
+           _choice(request, "by"), _choice(request, "item"))
+    return cache.get(key, compute, as_of=app.clock.now())
 
 
 def _views(_: Translate) -> list[tuple[str, str]]:
@@ -121,20 +140,22 @@ def funnel_page(request: Request, viewer: WebUser) -> HTMLResponse:
         return stage_names.get(key, key)
 
     form = _form(request, viewer)
-    try:
+    def compute() -> FunnelReport:
         with app.engine.connect() as conn:
-            report = analytics.funnel_report(
+            return analytics.funnel_report(
                 reads=SqlAnalyticsReads(conn), ctx=app.ctx, principal=viewer.principal,
                 by=_choice(request, "by"), item=_choice(request, "item"))
+    try:
+        report, as_of = _kept(request, viewer, "funnel", compute)
     except InvalidInput as exc:
         return page(request, viewer, "analytics.html", status=422, title=_("Analytics"),
-                    errors=_problem(exc, _), summary=None, **form)
+                    errors=_problem(exc, _), summary=None, as_of=None, **form)
     summary = analytics.funnel_summary(report)
     for g in summary["groups"]:
         g["label"] = group_label(report.by, g["group"], report.item, _)
     return page(request, viewer, "analytics.html", title=_("Analytics"), errors={},
                 summary=summary, by=report.by, overlapping=report.overlapping,
-                steps_to={s["to"]: s for s in summary["total"]["steps"]},
+                steps_to={s["to"]: s for s in summary["total"]["steps"]}, as_of=as_of,
                 chart=_funnel_svg(report, summary, viewer, stage_name), **form)
 
 
@@ -144,14 +165,17 @@ def time_page(request: Request, viewer: WebUser) -> HTMLResponse:
     app = app_of(request)
     _ = viewer._
     form = _form(request, viewer)
-    try:
+    def compute() -> TimeInStageReport:
         with app.engine.connect() as conn:
-            report = analytics.time_in_stage_report(
+            return analytics.time_in_stage_report(
                 reads=SqlAnalyticsReads(conn), ctx=app.ctx, principal=viewer.principal,
                 by=_choice(request, "by"), item=_choice(request, "item"))
+    try:
+        report, as_of = _kept(request, viewer, "time", compute)
     except InvalidInput as exc:
         return page(request, viewer, "analytics_time.html", status=422,
-                    title=_("Time in stage"), errors=_problem(exc, _), report=None, **form)
+                    title=_("Time in stage"), errors=_problem(exc, _), report=None, as_of=None,
+                    **form)
     names = {s.key: _(s.name) for s in app.config.stages}
     shown = [r for r in reversed(report.total) if r.left]  # top to bottom, as the table
     chart = stage_time_chart(
@@ -169,7 +193,8 @@ def time_page(request: Request, viewer: WebUser) -> HTMLResponse:
             groups[-1][1].append(r)
     return page(request, viewer, "analytics_time.html", title=_("Time in stage"), errors={},
                 report=report, chart=chart, groups=[g for g in groups if g[1]],
-                has_stays=any(r.left or r.still_in for r in report.total), **form)
+                has_stays=any(r.left or r.still_in for r in report.total), as_of=as_of,
+                **form)
 
 
 @router.get("/analytics/sla", response_class=HTMLResponse)
@@ -177,9 +202,11 @@ def sla_page(request: Request, viewer: WebUser) -> HTMLResponse:
     _viewer_may(viewer)
     app = app_of(request)
     _ = viewer._
-    with app.engine.connect() as conn:
-        report = analytics.sla_report(reads=SqlAnalyticsReads(conn), ctx=app.ctx,
-                                      principal=viewer.principal)
+    def compute() -> SlaReport:
+        with app.engine.connect() as conn:
+            return analytics.sla_report(reads=SqlAnalyticsReads(conn), ctx=app.ctx,
+                                        principal=viewer.principal)
+    report, as_of = _kept(request, viewer, "sla", compute)
     reps = [r for r in report.reps if r.due]
     chart = sla_chart([r.name or r.email or f"#{r.owner_id}" for r in reps], [
         (_("done on time"), [r.on_time for r in reps]),
@@ -187,5 +214,5 @@ def sla_page(request: Request, viewer: WebUser) -> HTMLResponse:
         (_("open, overdue"), [r.overdue for r in reps])],
         title=_("Follow-up tasks due, by rep")) if reps else None
     return page(request, viewer, "analytics_sla.html", title=_("SLA per rep"), report=report,
-                total=report.total, chart=chart, views=_views(_),
+                total=report.total, chart=chart, views=_views(_), as_of=as_of,
                 mine=viewer.principal.visible_owners is not None)
