@@ -74,16 +74,26 @@ def read_yaml(content: str, *, source: str) -> YamlDocument:
     try:
         node = yaml.compose(content, Loader=LOADER)
         data: Any = yaml.load(content, Loader=LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigInvalid(source, [ConfigProblem(where, f"not valid YAML: {problem}")]) \
-            from None
+    except yaml.YAMLError as fast_error:
+        # Said by the pure-Python parser, whose marks point where the mistake is (libyaml's
+        # often point at the end of the input); the libyaml error if it finds none.
+        try:
+            yaml.compose(content, Loader=yaml.SafeLoader)
+            yaml.load(content, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            raise _invalid(exc, source) from None
+        raise _invalid(fast_error, source) from None
     doc = YamlDocument(data, {}, [])
     if node is not None:
         _line_index(node, "", doc.lines, doc.duplicates)
     return doc
+
+
+def _invalid(exc: yaml.YAMLError, source: str) -> ConfigInvalid:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+    problem = getattr(exc, "problem", None) or str(exc)
+    return ConfigInvalid(source, [ConfigProblem(where, f"not valid YAML: {problem}")])
 
 
 def parse_config_text(content: str, *, source: str) -> LifecycleConfig:
