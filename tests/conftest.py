@@ -108,3 +108,31 @@ def good_fit_contact(app: App, email: str = "ann@example.com", **fields: Any) ->
         email=email, seniority="director", country="FR",
         account=AccountIn(name="Acme", domain="acme.example", industry="software",
                           employees=300, country="FR"), **fields))
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright: one per test process (Playwright's
+    sync API runs one event loop per thread, so two session browsers cannot coexist). Without
+    Chromium the test skips, or fails in CI, whose .ci/run installs it."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} not found (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}; CI must run the browser tests")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--disable-background-networking", "--disable-component-update",
+                  "--no-first-run", "--disable-sync"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+    finally:
+        playwright.stop()

@@ -27,7 +27,6 @@ from leadflow.services import users as users_service
 from leadflow.services.users import create_user
 
 PASSWORD = "correct horse battery"
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -145,25 +144,6 @@ def live(app: App) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found (apt-get install -y chromium; .ci/run does)")
-    from playwright.sync_api import sync_playwright
-    playwright = sync_playwright().start()
-    try:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-    finally:
-        playwright.stop()
 
 
 @pytest.fixture
