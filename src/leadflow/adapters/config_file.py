@@ -112,12 +112,16 @@ def load_config(path: Path | None) -> LifecycleConfig:
     """The configuration at ``path``, or the one shipped with leadflow."""
     if path is None:
         return parse_config_text(default_config_text(), source=DEFAULT_NAME)
+    return parse_config_text(read_config_file(path), source=str(path))
+
+
+def read_config_file(path: str | Path) -> str:
+    """A configuration file's text; unreadable or not UTF-8: ConfigInvalid saying so."""
     try:
-        content = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigInvalid(str(path), [ConfigProblem("(file)", exc.strerror or str(exc))]) \
             from None
     except UnicodeDecodeError as exc:
         raise ConfigInvalid(str(path), [ConfigProblem(
             "(file)", f"not UTF-8 text (byte {exc.start})")]) from None
-    return parse_config_text(content, source=str(path))

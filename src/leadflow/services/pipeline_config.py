@@ -21,6 +21,7 @@ from leadflow.adapters.config_file import (
     DEFAULT_NAME,
     default_config_text,
     parse_config_text,
+    read_config_file,
     read_yaml,
 )
 from leadflow.domain.config import LifecycleConfig
@@ -60,15 +61,7 @@ def read_pipeline(*, path: Path | None) -> PipelineText:
     """The text at ``path`` (the file in use), or the shipped default when None."""
     if path is None:
         return PipelineText(text=default_config_text(), source=DEFAULT_NAME, shipped=True)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigInvalid(str(path), [ConfigProblem("(file)", exc.strerror or str(exc))]) \
-            from None
-    except UnicodeDecodeError as exc:
-        raise ConfigInvalid(str(path), [ConfigProblem(
-            "(file)", f"not UTF-8 text (byte {exc.start})")]) from None
-    return PipelineText(text=text, source=str(path), shipped=False)
+    return PipelineText(text=read_config_file(path), source=str(path), shipped=False)
 
 
 def check_pipeline(*, content: str, source: str, in_effect: LifecycleConfig | None = None,

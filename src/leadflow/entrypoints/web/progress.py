@@ -75,3 +75,25 @@ class ProgressBoard:
         with self._lock:
             operation = self._operations.get(operation_id)
         return operation if operation is not None and operation.owner_id == owner_id else None
+
+
+class OperationProgress:
+    """The services' Progress port (``start``/``advance``/``finish``), told to an operation
+    of the board: what a page's progress bar shows of an import or a rescore."""
+
+    def __init__(self, operation: Operation) -> None:
+        self.operation = operation
+        self.done = 0
+        self.total = 0
+
+    def start(self, description: str, total: int) -> None:
+        del description
+        self.done, self.total = 0, total
+        self.operation.report(0, total)
+
+    def advance(self, amount: int) -> None:
+        self.done += amount
+        self.operation.report(min(self.done, self.total), self.total)
+
+    def finish(self) -> None:
+        self.operation.report(self.total, self.total)

@@ -28,7 +28,7 @@ from leadflow.domain.config import GRADES
 from leadflow.domain.errors import Conflict, InvalidInput, LeadflowError, NotFound
 from leadflow.domain.ports import SavedSegment
 from leadflow.domain.users import SALES_ROLES, User
-from leadflow.entrypoints.web.progress import Operation, ProgressBoard
+from leadflow.entrypoints.web.progress import Operation, OperationProgress, ProgressBoard
 from leadflow.entrypoints.web.render import HEADERS, page, redirect
 from leadflow.entrypoints.web.routing import web_router
 from leadflow.entrypoints.web.session import Posted, Viewer, WebUser, app_of, flash
@@ -298,27 +298,6 @@ def export_csv(request: Request, viewer: WebUser) -> Response:
 # ---------------------------------------------------------------- import
 
 
-class _OperationProgress:
-    """The importer's progress, told to the page's progress bar."""
-
-    def __init__(self, operation: Operation) -> None:
-        self.operation = operation
-        self.done = 0
-        self.total = 0
-
-    def start(self, description: str, total: int) -> None:
-        del description
-        self.done, self.total = 0, total
-        self.operation.report(0, total)
-
-    def advance(self, amount: int) -> None:
-        self.done += amount
-        self.operation.report(self.done, self.total)
-
-    def finish(self) -> None:
-        return None
-
-
 def _may_import(viewer: Viewer) -> None:
     viewer.principal.need_role("admin", "marketer", what="import contacts")
 
@@ -399,7 +378,7 @@ def _import_start(request: Request, viewer: Viewer, form: FormData) -> Response:
         try:
             report = import_contacts(uow_factory=app.uow, ctx=app.ctx, mapping=mapping,
                                      rows=source.rows(), total=source.total,
-                                     progress=_OperationProgress(operation))
+                                     progress=OperationProgress(operation))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return _summary(report)

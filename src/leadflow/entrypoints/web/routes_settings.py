@@ -30,7 +30,7 @@ from leadflow.domain.matching import SHAPE_FIELDS, Matcher
 from leadflow.domain.users import ROLES, User
 from leadflow.domain.webhooks import TOPICS
 from leadflow.entrypoints.web.i18n import Translate
-from leadflow.entrypoints.web.progress import Operation, ProgressBoard
+from leadflow.entrypoints.web.progress import Operation, OperationProgress, ProgressBoard
 from leadflow.entrypoints.web.render import page, redirect
 from leadflow.entrypoints.web.routing import web_router
 from leadflow.entrypoints.web.session import Posted, Viewer, WebUser, app_of, flash
@@ -322,27 +322,6 @@ def _scoring(config: LifecycleConfig) -> tuple[Any, ...]:
 # ---------------------------------------------------------------- rescore
 
 
-class BoardProgress:
-    """The Progress port, reported to an operation of the progress board."""
-
-    def __init__(self, operation: Operation) -> None:
-        self.operation = operation
-        self.done = 0
-        self.total = 0
-
-    def start(self, description: str, total: int) -> None:
-        del description
-        self.done, self.total = 0, total
-        self.operation.report(0, total)
-
-    def advance(self, amount: int) -> None:
-        self.done += amount
-        self.operation.report(min(self.done, self.total), self.total)
-
-    def finish(self) -> None:
-        self.operation.report(self.total, self.total)
-
-
 _rescore_lock = threading.Lock()
 
 
@@ -374,7 +353,7 @@ def rescore_start(request: Request, viewer: Admin, form: Posted) -> Response:
                 def late(watermark: int) -> list[int]:
                     return late_contacts(conn, watermark)
                 report = rescore_all(scoring=app.bulk_scoring(),
-                                     progress=BoardProgress(operation), uow_factory=app.uow,
+                                     progress=OperationProgress(operation), uow_factory=app.uow,
                                      ctx=app.ctx, late_contacts=late)
             return {"contacts_changed": report.contacts_changed,
                     "caught_up": report.caught_up, "contacts": operation.total,
