@@ -163,7 +163,7 @@ ALLOWED = {
     ("GET", "/api/v1/nurture/tracks"),  # definitions and counts, nobody's personal data
     # Analytics of the contacts and tasks the caller sees: a rep's own only.
     ("GET", "/api/v1/analytics/funnel"), ("GET", "/api/v1/analytics/time-in-stage"),
-    ("GET", "/api/v1/analytics/sla"),
+    ("GET", "/api/v1/analytics/sla"), ("GET", "/api/v1/analytics/attribution"),
 }
 
 
@@ -223,6 +223,10 @@ def test_what_a_rep_may_call_shows_only_their_own(api: TestClient, world: World)
     sla = api.get("/api/v1/analytics/sla", headers=world.rep_a).json()
     assert world.rep_b_id not in [r["owner_id"] for r in sla["reps"]]
     assert sla["total"]["due"] + sla["total"]["pending"] == 0  # B's task is not counted
+    credit = api.get("/api/v1/analytics/attribution?model=linear&by=source",
+                     headers=world.rep_a).json()
+    assert credit["customers"] == 0
+    assert credit["pipeline"] == {}
     people = api.get("/api/v1/users", headers=world.rep_a).json()
     assert [u["email"] for u in people] == ["a@sales.example"]
     assert api.get("/api/v1/users/me", headers=world.rep_a).json()["role"] == "sales_rep"

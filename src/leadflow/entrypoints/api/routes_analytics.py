@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from leadflow.adapters.db.analytics_reads import SqlAnalyticsReads
+from leadflow.adapters.db.attribution_reads import SqlAttributionReads
 from leadflow.entrypoints.api.auth import AppDep, Reader
-from leadflow.services import analytics
+from leadflow.services import analytics, attribution
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 
@@ -145,3 +146,33 @@ def sla_get(app: AppDep, who: Reader) -> dict[str, Any]:
         report = analytics.sla_report(reads=SqlAnalyticsReads(conn), ctx=app.ctx,
                                       principal=who)
     return analytics.sla_summary(report)
+
+
+class AttributionGroupRead(BaseModel):
+    group: str | None = Field(description="None: converting contacts without a touch")
+    customers: float = Field(description="Customers credited (shares under linear)")
+    pipeline: dict[str, float] = Field(description="Open and won deal value, per currency")
+
+
+class AttributionRead(BaseModel):
+    model: str
+    by: str
+    customers: int
+    pipeline: dict[str, float]
+    groups: list[AttributionGroupRead]
+
+
+@router.get("/attribution", response_model=AttributionRead)
+def attribution_get(
+    app: AppDep, who: Reader,
+    model: Annotated[Literal["first", "last", "linear"], Query()] = "first",
+    by: Annotated[Literal["source", "campaign", "content"], Query()] = "source",
+) -> dict[str, Any]:
+    """Customers (1 each) and pipeline value (open and won deals) credited to the sources,
+    campaigns or content items that touched each contact before it converted: all to the
+    first touch, all to the last, or equal shares (linear)."""
+    with app.engine.connect() as conn:
+        report = attribution.attribution_report(reads=SqlAttributionReads(conn),
+                                                ctx=app.ctx, principal=who, model=model,
+                                                by=by)
+    return attribution.attribution_summary(report)

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 import typer
 
 from leadflow.adapters.db.analytics_reads import SqlAnalyticsReads
+from leadflow.adapters.db.attribution_reads import SqlAttributionReads
 from leadflow.domain.analytics import BREAKDOWNS
 from leadflow.entrypoints.cli.base import app, friendly_errors, get_app
 from leadflow.entrypoints.cli.commands_sales import As, JsonOpt, principal
 from leadflow.entrypoints.cli.output import console, print_json, table
-from leadflow.services import analytics
+from leadflow.services import analytics, attribution
 
 analytics_app = typer.Typer(help="Funnel analytics: conversion, time in stage, SLA per rep.",
                             no_args_is_help=True)
@@ -145,3 +146,32 @@ def sla_cmd(as_user: As = None, as_json: JsonOpt = False) -> None:
           r["pending"], _pct(r["compliance"])] for r in body["reps"]]
         + [["all", total["on_time"], total["late"], total["overdue"], total["pending"],
             _pct(total["compliance"])]])
+
+
+@analytics_app.command("attribution")
+@friendly_errors
+def attribution_cmd(
+    model: Annotated[str, typer.Option("--model", help="first, last or linear.")] = "first",
+    by: Annotated[str, typer.Option("--by", help="source, campaign or content.")] = "source",
+    as_user: As = None, as_json: JsonOpt = False) -> None:
+    """Customers and pipeline value credited to sources, campaigns or content: first-touch,
+    last-touch or linear."""
+    a = get_app()
+    with a.engine.connect() as conn:
+        report = attribution.attribution_report(
+            reads=SqlAttributionReads(conn), ctx=a.ctx, principal=principal(as_user),
+            model=model, by=by)
+    body = attribution.attribution_summary(report)
+    if as_json:
+        print_json(body)
+        return
+
+    def money(values: dict[str, float]) -> str:
+        return ", ".join(f"{v:,.2f} {cur}" for cur, v in sorted(values.items())) or "-"
+
+    table(f"{body['model']}-touch attribution by {body['by']}"
+          if body["model"] != "linear" else f"linear attribution by {body['by']}",
+          [body["by"], "customers", "pipeline"],
+          [[_group(g["group"]), f"{g['customers']:.2f}", money(g["pipeline"])]
+           for g in body["groups"]]
+          + [["all", body["customers"], money(body["pipeline"])]])
