@@ -73,6 +73,8 @@ def install_web(api: FastAPI, leadflow: App) -> None:
                        session_cookie=SESSION_COOKIE, max_age=SESSION_SECONDS,
                        same_site="lax", https_only=settings.public_url.startswith("https:"))
     api.state.progress = ProgressBoard()
+    # The dashboard's slow figures, kept a while per web application (never shared by two).
+    api.state.dashboard_figures = routes_dashboard.figures_cache()
     api.mount("/static/app", StaticFiles(directory=str(STATIC)), name="web-static")
     for module in ROUTERS:
         api.include_router(module.router)

@@ -19,8 +19,13 @@ from leadflow.services.temperatures import refresh_expired_temperatures
 
 router = web_router()
 WEEKS = 12
-# Per viewer scope and configuration: kept for a minute when they took over half a second.
-AGGREGATES = SlowResultCache(slow_seconds=0.5, keep_seconds=60)
+SLOW_SECONDS = 0.5  # figures that took longer than this to compute …
+KEEP_SECONDS = 60.0  # … are shown for up to this long (per viewer scope and configuration)
+
+
+def figures_cache() -> SlowResultCache:
+    """The dashboard's cache, one per web application (mount.install_web makes it)."""
+    return SlowResultCache(slow_seconds=SLOW_SECONDS, keep_seconds=KEEP_SECONDS)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -39,8 +44,8 @@ def dashboard(request: Request, viewer: WebUser) -> HTMLResponse:
             return (funnel(conn, config, owners=owners),
                     weekly_entries(conn, config, now=now, weeks=WEEKS, owners=owners,
                                    milestone=milestone.key if milestone else None))
-    (counts, weeks), as_of = AGGREGATES.get((id(app), config.config_version, owners),
-                                            aggregates, as_of=now)
+    cache: SlowResultCache = request.app.state.dashboard_figures
+    (counts, weeks), as_of = cache.get((config.config_version, owners), aggregates, as_of=now)
     with app.engine.connect() as conn:
         hot = hottest_prospects(conn, config, now=now, limit=10, owners=owners)
         overdue, overdue_total = overdue_tasks(conn, now=now, owners=owners, limit=10)
