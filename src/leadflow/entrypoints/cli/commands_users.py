@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import typer
 
+from leadflow.domain.choices import day_start
 from leadflow.domain.errors import InvalidInput
 from leadflow.domain.users import OPERATOR, ROLE_SCOPE, ROLES
 from leadflow.entrypoints.cli.base import app, friendly_errors, get_app
@@ -20,15 +20,6 @@ app.add_typer(users_app, name="users")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 UserRef = Annotated[str, typer.Argument(help="User email or id")]
-
-
-def _date(value: str, field: str) -> float:
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"expected a date like 2026-12-24, got {value!r}",
-                           field=field) from None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
 @users_app.command("add")
@@ -100,7 +91,7 @@ def users_set(
     if territory is not None:
         changes["territories"] = [t for t in territory if t.strip()]
     if away_until is not None:
-        changes["away_until"] = _date(away_until, "away-until")
+        changes["away_until"] = day_start(away_until, field="away-until")
     if back:
         changes["away_until"] = None
     if active is not None:

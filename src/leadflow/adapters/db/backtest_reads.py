@@ -1,0 +1,83 @@
+"""A backtest's reads (SQLite and PostgreSQL): every contact's recorded history — identity,
+account, events in time order, when it became a customer — streamed a slice of contacts at a
+time, five statements a slice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.mapping import account_from_row, contact_from_row, shape_from_row
+from leadflow.adapters.db.repositories import CONTACT_WITH_SCORES
+from leadflow.domain.backtest import History
+from leadflow.domain.matching import EventShape
+
+SLICE = 2000
+
+
+class SqlBacktestReads:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._shapes: dict[int, EventShape] | None = None
+
+    def _scope(self, query: Any, *, skip_stages: Sequence[str], created_before: float | None
+               ) -> Any:
+        c = t.contacts.c
+        if skip_stages:
+            query = query.where(c.stage.not_in(list(skip_stages)))
+        if created_before is not None:
+            query = query.where(c.created_at < created_before)
+        return query
+
+    def count(self, *, skip_stages: Sequence[str], created_before: float | None) -> int:
+        query = self._scope(select(func.count()).select_from(t.contacts),
+                            skip_stages=skip_stages, created_before=created_before)
+        return int(self.conn.execute(query).scalar() or 0)
+
+    def shapes(self) -> dict[int, EventShape]:
+        if self._shapes is None:
+            self._shapes = {r.id: shape_from_row(r)
+                            for r in self.conn.execute(select(t.event_shapes))}
+        return self._shapes
+
+    def histories(self, *, won_stages: Sequence[str], skip_stages: Sequence[str],
+                  created_before: float | None, slice_size: int = SLICE
+                  ) -> Iterator[list[History]]:
+        """Slices of contacts (by id) with their recorded histories."""
+        c, sc, e = t.contacts.c, t.stage_changes.c, t.events.c
+        after = 0
+        while True:
+            ids = [int(i) for i in self.conn.execute(self._scope(
+                select(c.id).where(c.id > after), skip_stages=skip_stages,
+                created_before=created_before).order_by(c.id).limit(slice_size)).scalars()]
+            if not ids:
+                return
+            after = ids[-1]
+            rows = {r.id: r for r in self.conn.execute(
+                CONTACT_WITH_SCORES.where(c.id.in_(ids)))}
+            account_ids = {r.account_id for r in rows.values() if r.account_id is not None}
+            accounts = {r.id: account_from_row(r) for r in self.conn.execute(
+                select(t.accounts).where(t.accounts.c.id.in_(account_ids)))
+            } if account_ids else {}
+            converted = {int(cid): float(at) for cid, at in self.conn.execute(
+                select(sc.contact_id, func.min(sc.at))
+                .where(sc.contact_id.in_(ids), sc.to_stage.in_(list(won_stages)))
+                .group_by(sc.contact_id))}
+            events: dict[int, list[tuple[float, EventShape]]] = {i: [] for i in ids}
+            shapes = self.shapes()
+            for cid, ts, shape_id in self.conn.execute(
+                    select(e.contact_id, e.ts, e.shape_id).where(e.contact_id.in_(ids))
+                    .order_by(e.contact_id, e.ts, e.id)):
+                shape = shapes.get(shape_id)
+                if shape is None:  # recorded since the shapes were read
+                    self._shapes = None
+                    shapes = self.shapes()
+                    shape = shapes[shape_id]
+                events[cid].append((float(ts), shape))
+            yield [History(contact=contact_from_row(rows[cid]), events=events[cid],
+                           converted_at=converted.get(cid),
+                           account=accounts.get(rows[cid].account_id))
+                   for cid in ids if cid in rows]

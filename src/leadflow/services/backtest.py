@@ -1,0 +1,129 @@
+"""Backtests: had the scoring rules been these and the MQL (or SQL) threshold that, whom would
+we have flagged, how many became customers, how much sooner? Every contact's recorded events
+are replayed under a candidate configuration (the one in force by default); the arithmetic is
+in ``domain.backtest``. Admins and marketers only: it reads every contact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from leadflow.domain.backtest import (
+    DEFAULT_MIN_FLAGGED,
+    Crossings,
+    History,
+    Sweep,
+    baseline_rules,
+    check_choices,
+    default_thresholds,
+    threshold_rules,
+    with_baseline,
+)
+from leadflow.domain.backtest import replay as replay_history
+from leadflow.domain.backtest import sweep as sweep_rule
+from leadflow.domain.config import LifecycleConfig
+from leadflow.domain.errors import Forbidden
+from leadflow.domain.fit import score_fit
+from leadflow.domain.ports import Progress
+from leadflow.domain.users import Principal
+from leadflow.services.context import Context
+
+
+class BacktestReads(Protocol):
+    """adapters/db/backtest_reads."""
+
+    def count(self, *, skip_stages: Sequence[str], created_before: float | None) -> int: ...
+
+    def histories(self, *, won_stages: Sequence[str], skip_stages: Sequence[str],
+                  created_before: float | None) -> Iterator[list[History]]: ...
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    config_version: str  # the candidate's
+    in_force: bool  # whether the candidate is the configuration in force
+    created_before: float | None
+    contacts: int
+    customers: int
+    sweeps: tuple[Sweep, ...]  # mql, then sql when the hand-off rule tests engagement
+
+
+def may_backtest(principal: Principal) -> None:
+    if not principal.sees_all:
+        raise Forbidden("backtests replay every contact: admins and marketers run them",
+                        field="role")
+
+
+def run_backtest(*, reads: BacktestReads, ctx: Context, principal: Principal,
+                 progress: Progress, candidate: LifecycleConfig | None = None,
+                 mql_thresholds: Sequence[float] | None = None,
+                 sql_thresholds: Sequence[float] | None = None, metric: str = "f1",
+                 min_flagged: int = DEFAULT_MIN_FLAGGED, milestone: str = "mql",
+                 created_before: float | None = None) -> BacktestReport:
+    """Replay every contact (created before ``created_before``, if given; erased ones have
+    nothing to replay) under ``candidate`` and sweep each rule's thresholds (by default a
+    quarter of the candidate's threshold to three times it)."""
+    may_backtest(principal)
+    check_choices(metric=metric, min_flagged=min_flagged)
+    config = candidate or ctx.config
+    rules = threshold_rules(config, milestone=milestone)
+    other = candidate is not None and candidate.digest != ctx.config.digest
+    in_force = baseline_rules(ctx.config, milestone=milestone) if other else rules
+    skip = [s.key for s in ctx.config.stages_with_role("erased")]
+    won = [s.key for s in ctx.config.stages_with_role("won")]
+    total = reads.count(skip_stages=skip, created_before=created_before)
+    progress.start("Replaying contacts", total)
+    crossings: list[Crossings] = []
+    for histories in reads.histories(won_stages=won, skip_stages=skip,
+                                     created_before=created_before):
+        for history in histories:
+            if not other:
+                crossings.append(replay_history(history, config, rules))
+                continue
+            # Who fits is judged by the candidate's personas too.
+            fit = score_fit(history.contact, history.account, config.fit)
+            tried = replay_history(replace(history, contact=replace(history.contact, fit=fit)),
+                                   config, rules)
+            crossings.append(with_baseline(tried, replay_history(history, ctx.config,
+                                                                 in_force), in_force))
+        progress.advance(len(histories))
+    progress.finish()
+    asked = {"mql": mql_thresholds, "sql": sql_thresholds}
+    sweeps = tuple(
+        sweep_rule(crossings, rule, asked[rule.kind] or default_thresholds(rule.current),
+                   metric=metric, min_flagged=min_flagged) for rule in rules)
+    return BacktestReport(config.config_version, not other, created_before,
+                          len(crossings), sum(c.converted_at is not None for c in crossings),
+                          sweeps)
+
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _days(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def sweep_summary(s: Sweep) -> dict[str, Any]:
+    def row(r: Any) -> dict[str, Any]:
+        return {"threshold": r.threshold, "flagged": r.flagged, "converted": r.converted,
+                "precision": _ratio(r.precision), "recall": _ratio(r.recall),
+                "scores": {k: _ratio(v) for k, v in r.scores.items()},
+                "lift": _ratio(r.precision / s.base_rate)
+                if r.precision is not None and s.base_rate else None,
+                "median_days_saved": _days(r.median_days_saved),
+                "median_days_ahead": _days(r.median_days_ahead),
+                "current": r.threshold == s.current}
+    return {"kind": s.kind, "rule": s.key, "current": s.current, "metric": s.metric,
+            "min_flagged": s.min_flagged, "base_rate": _ratio(s.base_rate),
+            "thresholds": [row(r) for r in s.results],
+            "suggested": None if s.suggested is None else row(s.suggested)}
+
+
+def backtest_summary(report: BacktestReport) -> dict[str, Any]:
+    return {"config_version": report.config_version, "in_force": report.in_force,
+            "created_before": report.created_before, "contacts": report.contacts,
+            "customers": report.customers,
+            "sweeps": [sweep_summary(s) for s in report.sweeps]}
