@@ -30,18 +30,19 @@ def _num(value: float | None, form: str = ".3f") -> str:
 def print_sweep(sweep: dict[str, Any]) -> None:
     metric = sweep["metric"]
     suggested = sweep["suggested"]
+    extra = metric not in ("precision", "recall")  # else its column is there already
     rows = []
     for r in sweep["thresholds"]:
         marks = [m for m, on in (("current", r["current"]), ("suggested", suggested is not None
                  and r["threshold"] == suggested["threshold"])) if on]
         rows.append([f"{r['threshold']:g}", r["flagged"], r["converted"], _pct(r["precision"]),
-                     _pct(r["recall"]), _num(r["scores"][metric]), _num(r["lift"], ".1f"),
-                     _num(r["median_days_saved"], ".1f"), _num(r["median_days_ahead"], ".1f"),
-                     ", ".join(marks)])
+                     _pct(r["recall"]), *([_num(r["scores"][metric])] if extra else []),
+                     _num(r["lift"], ".1f"), _num(r["median_days_saved"], ".1f"),
+                     _num(r["median_days_ahead"], ".1f"), ", ".join(marks)])
     kind = KIND_NAMES.get(sweep["kind"], sweep["kind"])
     table(f"{kind} threshold ({sweep['rule']}): base rate {_pct(sweep['base_rate'])}",
-          ["threshold", "flagged", "buyers", "precision", "recall", metric, "lift",
-           "days saved", "days ahead", ""], rows)
+          ["threshold", "flagged", "buyers", "precision", "recall",
+           *([metric] if extra else []), "lift", "days saved", "days ahead", ""], rows)
     if suggested is None:
         console.print(f"No {kind} threshold flags {sweep['min_flagged']} contacts or more: "
                       "nothing to suggest.", highlight=False)
