@@ -49,9 +49,12 @@ def identity_hashes(plan: RowPlan, salt: str) -> list[str]:
 
 
 def stored_events(contact_id: int, events: list[EventIn], *, now: float) -> list[Event]:
+    """The events as stored for the contact. ``contact_id`` may be provisional (negative: a
+    contact of ``import_batch`` not written yet), which ``validate_event`` rightly refuses as
+    an id from outside; the events are checked as a stored contact's."""
     out = []
     for e in events:
-        valid = validate_event(replace(e, contact_id=contact_id), now=now)
+        valid = validate_event(replace(e, contact_id=max(contact_id, 1)), now=now)
         out.append(Event(contact_id=contact_id, ts=valid.ts or now, shape=valid.shape,
                          message_id=valid.message_id, properties=valid.properties,
                          received_at=now))
