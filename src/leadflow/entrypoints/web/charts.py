@@ -121,3 +121,20 @@ def sla_chart(names: list[str], parts: list[tuple[str, list[int]]], *, title: st
     for label, values in parts:
         chart.add(label, values)
     return _svg(chart)
+
+
+def threshold_chart(thresholds: list[str], rates: list[tuple[str, list[float | None]]], *,
+                    flagged: tuple[str, list[int]], title: str) -> Markup:
+    """Precision, recall (and the metric) in % per threshold tried (the names say "%": one
+    number format serves both axes), and how many contacts each threshold flags on a second
+    axis."""
+    chart = pygal.Line(**COMMON, width=760, height=340, legend_at_bottom=True, margin=8,
+                       title=title, range=(0, 100), include_x_axis=True, dots_size=3,
+                       x_label_rotation=0 if len(thresholds) <= 14 else 30,
+                       value_formatter=lambda v: f"{v:,.0f}")
+    chart.x_labels = thresholds
+    for name, values in rates:
+        chart.add(f"{name} (%)", [None if v is None else round(v * 100, 1) for v in values],
+                  formatter=lambda v: f"{v:.1f} %")
+    chart.add(flagged[0], flagged[1], secondary=True, stroke_style={"dasharray": "4, 4"})
+    return _svg(chart)

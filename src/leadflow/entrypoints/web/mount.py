@@ -21,6 +21,7 @@ from leadflow.entrypoints.api.errors import status_of
 from leadflow.entrypoints.web import (
     routes_analytics,
     routes_auth,
+    routes_backtest,
     routes_contact,
     routes_contacts,
     routes_dashboard,
@@ -43,7 +44,7 @@ log = logging.getLogger("leadflow.web")
 STATIC = Path(__file__).parent / "static"
 # routes_contacts before routes_contact: /contacts/export and the like are not contact ids.
 ROUTERS = (routes_auth, routes_dashboard, routes_progress, routes_contacts, routes_contact,
-           routes_sales, routes_library, routes_settings, routes_analytics)
+           routes_sales, routes_library, routes_settings, routes_analytics, routes_backtest)
 NOT_WEB = ("/api/", "/v1/", "/m/", "/p/", "/static/swagger", "/docs", "/openapi.json",
            "/healthz", "/metrics", "/t.js")
 

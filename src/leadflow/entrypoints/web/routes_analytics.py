@@ -50,9 +50,14 @@ def _kept(request: Request, viewer: Viewer, view: str, compute: Any) -> tuple[An
     return cache.get(key, compute, as_of=app.clock.now())
 
 
-def _views(_: Translate) -> list[tuple[str, str]]:
-    return [("/analytics", _("Funnel")), ("/analytics/time-in-stage", _("Time in stage")),
-            ("/analytics/sla", _("SLA per rep"))]
+def analytics_views(viewer: Viewer) -> list[tuple[str, str]]:
+    """The analytics pages' menu; backtests replay every contact (admins, marketers)."""
+    _ = viewer._
+    views = [("/analytics", _("Funnel")), ("/analytics/time-in-stage", _("Time in stage")),
+             ("/analytics/sla", _("SLA per rep"))]
+    if viewer.principal.sees_all:
+        views.append(("/analytics/backtest", _("Backtest")))
+    return views
 
 
 def _breakdowns(_: Translate) -> list[tuple[str, str]]:
@@ -94,7 +99,7 @@ def _form(request: Request, viewer: Viewer) -> dict[str, Any]:
                        limit=10_000).items
     return {"breakdowns": _breakdowns(_), "items": [(i.key, i.title) for i in items],
             "values": {"by": _choice(request, "by") or "", "item": _choice(request, "item") or ""},
-            "views": _views(_), "mine": viewer.principal.visible_owners is not None}
+            "views": analytics_views(viewer), "mine": viewer.principal.visible_owners is not None}
 
 
 def _problem(exc: InvalidInput, _: Translate) -> dict[str, str]:
@@ -214,5 +219,5 @@ def sla_page(request: Request, viewer: WebUser) -> HTMLResponse:
         (_("open, overdue"), [r.overdue for r in reps])],
         title=_("Follow-up tasks due, by rep")) if reps else None
     return page(request, viewer, "analytics_sla.html", title=_("SLA per rep"), report=report,
-                total=report.total, chart=chart, views=_views(_), as_of=as_of,
+                total=report.total, chart=chart, views=analytics_views(viewer), as_of=as_of,
                 mine=viewer.principal.visible_owners is not None)

@@ -107,7 +107,7 @@ def settings_home(request: Request, viewer: Admin) -> HTMLResponse:
 # ---------------------------------------------------------------- pipeline
 
 
-def _problems(exc: ConfigInvalid, text: str) -> list[dict[str, Any]]:
+def located_problems(exc: ConfigInvalid, text: str) -> list[dict[str, Any]]:
     """Each problem with its location, its line and that line of the text, if known."""
     lines = text.replace("\r\n", "\n").split("\n")
     out = []
@@ -264,7 +264,7 @@ def pipeline_page(request: Request, viewer: Admin) -> HTMLResponse:
         problems = app.config_file_problems
     return _pipeline_page(request, viewer, text=text,
                           base=pipeline_config.text_digest(text),
-                          disk_problems=_problems(problems, text) if problems else [])
+                          disk_problems=located_problems(problems, text) if problems else [])
 
 
 def _contacts_in(request: Request) -> pipeline_config.ContactsIn:
@@ -298,7 +298,7 @@ def pipeline_save(request: Request, viewer: Admin, form: Posted) -> Response:
                 contacts_in=_contacts_in(request))
     except ConfigInvalid as exc:
         return _pipeline_page(request, viewer, text=text, base=base or "", status=422,
-                              problems=_problems(exc, text))
+                              problems=located_problems(exc, text))
     except (InvalidInput, Conflict) as exc:
         return _pipeline_page(request, viewer, text=text, base=base or "",
                               status=409 if isinstance(exc, Conflict) else 422,
