@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,10 +11,20 @@ from sqlalchemy import func, select
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.read_models import funnel
 from leadflow.bootstrap import App
+from leadflow.config import Settings
 from leadflow.demo.install import install_demo
 from leadflow.domain.errors import Conflict
 from leadflow.domain.ports import NullProgress
 from leadflow.services.rescore import check_scores
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """As tests/conftest.py's, but rescoring the demo in chunks of 150 contacts rather than 7:
+    still several chunks with uneven boundaries, without a thousand connections' worth of
+    reads (chunks of 7 made the rescore of a 1,000-contact demo most of this file's time)."""
+    return Settings(database_url=database_url, data_dir=tmp_path / "data",
+                    rescore_chunk_contacts=150)
 
 
 def _snapshot(app: App) -> dict[str, Any]:
