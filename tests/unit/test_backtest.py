@@ -15,6 +15,7 @@ from leadflow.domain.backtest import (
     Crossings,
     History,
     Rule,
+    Tally,
     ThresholdResult,
     baseline_rules,
     default_thresholds,
@@ -131,7 +132,7 @@ def crossing(levels: list[tuple[float, float]], converted_at: float | None = Non
 
 
 def test_precision_recall_and_days() -> None:
-    history = [
+    history = Tally([
         # a buyer flagged at 10 points on day 1 and 50 on day 6, bought on day 11; the
         # configuration in force flagged them on day 4
         crossing([(10, 1 * DAY), (50, 6 * DAY)], converted_at=11 * DAY, baseline=4 * DAY),
@@ -142,7 +143,7 @@ def test_precision_recall_and_days() -> None:
         # two who never bought
         crossing([(20, 1 * DAY), (60, 2 * DAY)]),
         crossing([(5, 1 * DAY)]),
-    ]
+    ])
     at_10 = try_threshold(history, "mql", 10)
     assert (at_10.flagged, at_10.converted) == (3, 2)
     assert at_10.precision == pytest.approx(2 / 3)
@@ -176,7 +177,7 @@ def test_the_suggestion() -> None:
 
 def test_a_sweep_always_tries_the_current_threshold() -> None:
     rule = Rule("mql", "mql", Condition("engagement_at_least", number=40), 40)
-    history = [crossing([(45, DAY)], converted_at=2 * DAY), crossing([(35, DAY)])]
+    history = Tally([crossing([(45, DAY)], converted_at=2 * DAY), crossing([(35, DAY)])])
     s = sweep(history, rule, [30, 50], metric="f1", min_flagged=1)
     assert [r.threshold for r in s.results] == [30, 40, 50]
     assert (s.contacts, s.customers, s.base_rate) == (2, 1, 0.5)

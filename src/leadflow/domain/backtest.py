@@ -227,24 +227,59 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def try_threshold(crossings: Sequence[Crossings], kind: str, threshold: float
-                  ) -> ThresholdResult:
-    flagged = converted = customers = 0
+class Tally:
+    """What sweeps need of the replayed contacts, kept small on a large install: each contact's
+    peak level per rule kind (how far its rule rose before it bought), sorted on demand, and
+    the buyers' crossings in full (medians need their times)."""
+
+    def __init__(self, crossings: Iterable[Crossings] = ()) -> None:
+        self.contacts = 0
+        self.customers = 0
+        self._peaks: dict[str, list[float]] = {}
+        self._buyer_peaks: dict[str, list[float]] = {}
+        self._sorted = True
+        self.buyers: list[Crossings] = []
+        for c in crossings:
+            self.add(c)
+
+    def add(self, c: Crossings) -> None:
+        self.contacts += 1
+        self._sorted = False
+        bought = c.converted_at is not None
+        if bought:
+            self.customers += 1
+            self.buyers.append(c)
+        for kind, levels in c.levels.items():
+            if levels:
+                self._peaks.setdefault(kind, []).append(levels[-1])
+                if bought:
+                    self._buyer_peaks.setdefault(kind, []).append(levels[-1])
+
+    def reaching(self, kind: str, threshold: float) -> tuple[int, int]:
+        """(contacts, customers) whose rule of ``kind`` held at ``threshold`` at some point
+        (for customers: before they bought)."""
+        if not self._sorted:
+            for found in (*self._peaks.values(), *self._buyer_peaks.values()):
+                found.sort()
+            self._sorted = True
+        peaks, buyers = self._peaks.get(kind, []), self._buyer_peaks.get(kind, [])
+        return (len(peaks) - bisect.bisect_left(peaks, threshold),
+                len(buyers) - bisect.bisect_left(buyers, threshold))
+
+
+def try_threshold(tally: Tally, kind: str, threshold: float) -> ThresholdResult:
+    flagged, converted = tally.reaching(kind, threshold)
     saved: list[float] = []
     ahead: list[float] = []
-    for c in crossings:
-        bought = c.converted_at
-        customers += bought is not None
+    for c in tally.buyers:
         at = c.first_at(kind, threshold)
-        if at is None:
+        if at is None or c.converted_at is None:
             continue
-        flagged += 1
-        if bought is None:
-            continue
-        converted += 1
+        bought = c.converted_at
         ahead.append((bought - at) / DAY)
         before = c.baseline.get(kind)
         saved.append(((bought if before is None else before) - at) / DAY)
+    customers = tally.customers
     precision = converted / flagged if flagged else None
     recall = converted / customers if customers else None
     scores: dict[str, float | None] = {m: _f_beta(precision, recall, b)
@@ -275,13 +310,12 @@ def check_choices(*, metric: str, min_flagged: int) -> None:
                            field="min_flagged")
 
 
-def sweep(crossings: Sequence[Crossings], rule: Rule, thresholds: Sequence[float], *,
-          metric: str, min_flagged: int = DEFAULT_MIN_FLAGGED) -> Sweep:
+def sweep(tally: Tally, rule: Rule, thresholds: Sequence[float], *, metric: str,
+          min_flagged: int = DEFAULT_MIN_FLAGGED) -> Sweep:
     check_choices(metric=metric, min_flagged=min_flagged)
     tried = sorted(set(thresholds) | {rule.current})
-    results = tuple(try_threshold(crossings, rule.kind, t) for t in tried)
-    customers = sum(c.converted_at is not None for c in crossings)
-    return Sweep(rule.kind, rule.key, rule.current, len(crossings), customers, results,
+    results = tuple(try_threshold(tally, rule.kind, t) for t in tried)
+    return Sweep(rule.kind, rule.key, rule.current, tally.contacts, tally.customers, results,
                  metric, min_flagged, suggest(results, metric=metric, min_flagged=min_flagged))
 
 

@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 from leadflow.domain.backtest import (
     DEFAULT_MIN_FLAGGED,
-    Crossings,
     History,
     Sweep,
+    Tally,
     baseline_rules,
     check_choices,
     default_thresholds,
@@ -74,28 +74,27 @@ def run_backtest(*, reads: BacktestReads, ctx: Context, principal: Principal,
     won = [s.key for s in ctx.config.stages_with_role("won")]
     total = reads.count(skip_stages=skip, created_before=created_before)
     progress.start("Replaying contacts", total)
-    crossings: list[Crossings] = []
+    tally = Tally()
     for histories in reads.histories(won_stages=won, skip_stages=skip,
                                      created_before=created_before):
         for history in histories:
             if not other:
-                crossings.append(replay_history(history, config, rules))
+                tally.add(replay_history(history, config, rules))
                 continue
             # Who fits is judged by the candidate's personas too.
             fit = score_fit(history.contact, history.account, config.fit)
             tried = replay_history(replace(history, contact=replace(history.contact, fit=fit)),
                                    config, rules)
-            crossings.append(with_baseline(tried, replay_history(history, ctx.config,
-                                                                 in_force), in_force))
+            tally.add(with_baseline(tried, replay_history(history, ctx.config, in_force),
+                                    in_force))
         progress.advance(len(histories))
     progress.finish()
     asked = {"mql": mql_thresholds, "sql": sql_thresholds}
     sweeps = tuple(
-        sweep_rule(crossings, rule, asked[rule.kind] or default_thresholds(rule.current),
+        sweep_rule(tally, rule, asked[rule.kind] or default_thresholds(rule.current),
                    metric=metric, min_flagged=min_flagged) for rule in rules)
-    return BacktestReport(config.config_version, not other, created_before,
-                          len(crossings), sum(c.converted_at is not None for c in crossings),
-                          sweeps)
+    return BacktestReport(config.config_version, not other, created_before, tally.contacts,
+                          tally.customers, sweeps)
 
 
 def _ratio(value: float | None) -> float | None:
