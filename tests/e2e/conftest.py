@@ -27,6 +27,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine
 
+from leadflow.bootstrap import App
+from leadflow.config import Settings
+from leadflow.services import api_keys, webhooks
+
 BIN = Path(sys.executable).parent / "leadflow"
 LEADFLOW = ([str(BIN)] if BIN.exists() else
             [sys.executable, "-c", "from leadflow.entrypoints.cli.app import main; main()"])
@@ -92,8 +96,29 @@ class LeadflowServer:
                                  f"{done.stdout}\n{done.stderr}")
         return done.stdout
 
+    def app(self) -> App:
+        """The server's data, opened in this process to set up what a test needs (an API key,
+        a webhook) through the services ``leadflow keys create`` and ``leadflow webhooks add``
+        call, without the seconds a ``leadflow`` process takes to start (tests/cli runs
+        those commands)."""
+        return App(Settings(database_url=self.database_url, data_dir=self.data_dir))
+
     def public_key(self, name: str = "website") -> str:
-        return self.cli("keys", "create", name, "--public").strip().splitlines()[-1]
+        app = self.app()
+        try:
+            return api_keys.create_api_key(uow=app.uow(), ctx=app.ctx, name=name,
+                                           kind="public").token
+        finally:
+            app.engine.dispose()
+
+    def subscribe(self, url: str, *topics: str) -> str:
+        """Subscribe ``url`` to ``topics``; its signing secret."""
+        app = self.app()
+        try:
+            return webhooks.subscribe(uow=app.uow(), ctx=app.ctx, url=url,
+                                      topics=list(topics)).secret
+        finally:
+            app.engine.dispose()
 
     def start(self, timeout: float = 90.0) -> None:
         assert self.proc is None, "already running"

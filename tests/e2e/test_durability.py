@@ -193,8 +193,7 @@ def test_sigkill_while_streaming_loses_and_doubles_nothing(
         server: LeadflowServer, db: Engine, receiver: Receiver,
         record_property: Any) -> None:
     key = server.public_key()
-    receiver.secret = server.cli("webhooks", "add", receiver.url,
-                                 "-t", "stage.changed").strip().splitlines()[-1]
+    receiver.secret = server.subscribe(receiver.url, "stage.changed")
     batches = make_batches()
     streamer = Streamer(server.url, key, batches)
     client = threading.Thread(target=streamer.run, name="streamer", daemon=True)
