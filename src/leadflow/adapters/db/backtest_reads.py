@@ -10,12 +10,26 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from leadflow.adapters.db import tables as t
-from leadflow.adapters.db.mapping import account_from_row, contact_from_row, shape_from_row
-from leadflow.adapters.db.repositories import CONTACT_WITH_SCORES
+from leadflow.adapters.db.mapping import CONTACT_SCALARS, account_from_row, shape_from_row
 from leadflow.domain.backtest import History
 from leadflow.domain.matching import EventShape
+from leadflow.domain.model import Contact, FitResult, Qualification
 
 SLICE = 2000
+# What a replay reads of a contact: who it is (for fit under a candidate's personas), its
+# stored fit, whether it passed qualification and its latest recycle. Not its scores or
+# signals: the replay rebuilds them from the events.
+_c = t.contacts.c
+CONTACT_COLUMNS = select(_c.id, *(_c[name] for name in CONTACT_SCALARS), _c.fit_score,
+                         _c.fit_grade, _c.persona, _c.excluded_by, _c.qualification_passed)
+
+
+def _contact(row: Any) -> Contact:
+    m = row._mapping
+    return Contact(id=m["id"], **{c: m[c] for c in CONTACT_SCALARS},
+                   fit=FitResult(score=m["fit_score"], grade=m["fit_grade"],
+                                 persona=m["persona"], excluded_by=m["excluded_by"]),
+                   qualification=Qualification(passed=bool(m["qualification_passed"])))
 
 
 class SqlBacktestReads:
@@ -56,8 +70,7 @@ class SqlBacktestReads:
             if not ids:
                 return
             after = ids[-1]
-            rows = {r.id: r for r in self.conn.execute(
-                CONTACT_WITH_SCORES.where(c.id.in_(ids)))}
+            rows = {r.id: r for r in self.conn.execute(CONTACT_COLUMNS.where(c.id.in_(ids)))}
             account_ids = {r.account_id for r in rows.values() if r.account_id is not None}
             accounts = {r.id: account_from_row(r) for r in self.conn.execute(
                 select(t.accounts).where(t.accounts.c.id.in_(account_ids)))
@@ -70,14 +83,14 @@ class SqlBacktestReads:
             shapes = self.shapes()
             for cid, ts, shape_id in self.conn.execute(
                     select(e.contact_id, e.ts, e.shape_id).where(e.contact_id.in_(ids))
-                    .order_by(e.contact_id, e.ts, e.id)):
+                    .order_by(e.contact_id, e.ts, e.id)).all():
                 shape = shapes.get(shape_id)
                 if shape is None:  # recorded since the shapes were read
                     self._shapes = None
                     shapes = self.shapes()
                     shape = shapes[shape_id]
                 events[cid].append((float(ts), shape))
-            yield [History(contact=contact_from_row(rows[cid]), events=events[cid],
+            yield [History(contact=_contact(rows[cid]), events=events[cid],
                            converted_at=converted.get(cid),
                            account=accounts.get(rows[cid].account_id))
                    for cid in ids if cid in rows]
