@@ -5,6 +5,7 @@ data directory of its own, on the database of ``database_url`` (tests/conftest.p
 file in the test's tmp dir, or the session's PostgreSQL database, emptied). It waits for
 /healthz, can be killed hard (SIGKILL) and started again on the same data, and is stopped at
 the end of the test. ``db`` is an engine on the same database for the test's assertions.
+``module_server`` and ``module_db`` are the same for a whole module, on a database of its own.
 
 Webhook timings are short (lease 3 s, first retry 0.5 s, timeout 2 s, relay every 0.1 s) and
 the tracking rate limit is off, so that the tests finish quickly.
@@ -19,17 +20,20 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from leadflow.bootstrap import App
 from leadflow.config import Settings
 from leadflow.services import api_keys, webhooks
+from tests.conftest import PG_URL
 
 BIN = Path(sys.executable).parent / "leadflow"
 LEADFLOW = ([str(BIN)] if BIN.exists() else
@@ -175,6 +179,51 @@ class LeadflowServer:
         except FileNotFoundError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database for a whole test module, as ``database_url`` is for one test: a SQLite
+    file, or a PostgreSQL database of its own (so that no test's emptying of the session's
+    database pulls it from under a server that outlives the test), dropped at the end."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module_db') / 'leadflow.db'}"
+        return
+    if request.getfixturevalue("pg_database") is None:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}; set LEADFLOW_TEST_POSTGRES_URL")
+    name = f"leadflow_e2e_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[LeadflowServer]:
+    """One running ``leadflow serve`` for a whole module, for tests that each work on people
+    of their own and never count the whole database."""
+    instance = LeadflowServer(database_url=module_database_url,
+                              data_dir=tmp_path_factory.mktemp("server"))
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="module")
+def module_db(module_database_url: str) -> Iterator[Engine]:
+    """The module server's database, for assertions."""
+    engine = create_engine(module_database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -11,6 +11,10 @@
 - Our own ``/t.js`` on a page of another origin: a page view, then a form with an email
   field identifies the visitor and records ``form_submitted``.
 
+The tests share one server per database (each works on people of its own, found by their
+identities, and never counts the whole database): starting ``leadflow serve`` is most of what
+a test here costs.
+
 The browser pages are served by a small loopback server of the test (another origin than
 leadflow, as a customer's site would be); every request the browser makes outside loopback is
 refused and makes the test fail. Without Chromium, Playwright or npm (or the registry) the
@@ -39,6 +43,16 @@ from tests.e2e.conftest import IN_CI, LeadflowServer, eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
 ANALYTICS_NEXT = "@segment/analytics-next@1"
+
+
+@pytest.fixture
+def server(module_server: LeadflowServer) -> LeadflowServer:
+    return module_server
+
+
+@pytest.fixture
+def db(module_db: Engine) -> Engine:
+    return module_db
 
 
 def unavailable(reason: str) -> None:
