@@ -136,14 +136,19 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
                                    received_at=now))
     uow.events.add_many(stored_events)
 
+    for mine in by_contact.values():
+        mine.sort(key=lambda e: e.ts or 0.0)
+    # A late event (older than its contact's latest): replay the whole history, now stored,
+    # so that caps and decay are exact. The histories come in one statement.
+    late = uow.events.histories(sorted(
+        contacts[key].id or 0 for key, mine in by_contact.items()
+        if contacts[key].last_event_at is not None
+        and (mine[0].ts or 0.0) < (contacts[key].last_event_at or 0.0)))
     for key, mine in by_contact.items():
         contact = contacts[key]
         assert contact.id is not None
-        mine.sort(key=lambda e: e.ts or 0.0)
-        first_ts = mine[0].ts or 0.0
-        if contact.last_event_at is not None and first_ts < contact.last_event_at:
-            # A late event: replay the whole history (now stored) so caps and decay are exact.
-            rebuild_from_history(contact, uow.events.history(contact.id), cfg)
+        if contact.id in late:
+            rebuild_from_history(contact, late[contact.id], cfg)
             _evaluate(contact, ctx, at=mine[-1].ts or 0.0, now=now, writes=writes)
         else:
             for event in mine:
