@@ -27,8 +27,8 @@ def test_the_command_line(cli_app: App, clock: FakeClock, tmp_path: Path) -> Non
     assert "Replayed 6 contacts" in shown.output
     assert "MQL threshold (mql)" in shown.output
     assert "SQL (hand-off) threshold" in shown.output
-    # recall 100% at 10 and 30: the one that flags fewer
-    assert "Suggested MQL threshold: 30 (recall 1.000; current 40)" in shown.output
+    assert "│ 10        │ 6       │ 2      │ 33.3%     │ 100.0% │ 1.0  │" in shown.output
+    assert "Suggested MQL threshold: 10 (recall 1.000; current 40)" in shown.output
     assert "┃ recall ┃ lift" in shown.output  # the metric's column once
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nstages: [\n", encoding="utf-8")

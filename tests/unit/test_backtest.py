@@ -28,11 +28,12 @@ from leadflow.domain.backtest import (
     with_baseline,
 )
 from leadflow.domain.config import Condition, EngagementConfig, LifecycleConfig
+from leadflow.domain.engagement import EngagementState
 from leadflow.domain.errors import InvalidInput
 from leadflow.domain.fit import score_fit
 from leadflow.domain.lifecycle import apply_event_in_order, evaluate, recycle_now
 from leadflow.domain.matching import EventShape
-from leadflow.domain.model import Account, Contact
+from leadflow.domain.model import Account, Contact, Qualification
 from tests.conftest import T0
 
 CFG = load_config(None)
@@ -65,28 +66,58 @@ def with_thresholds(config: LifecycleConfig, *, mql: float, sql: float) -> Lifec
 
 
 def person(account: Account = SOFTWARE, *, email: str | None = "ann@example.com",
-           recycled_at: float | None = None) -> Contact:
+           config: LifecycleConfig = CFG) -> Contact:
     c = Contact(id=1, stage="suspect", email=email, seniority="director", country="FR",
-                account_id=account.id, stage_entered_at=T0 - 400 * DAY,
-                recycled_at=recycled_at)
-    c.fit = score_fit(c, account, CFG.fit)
+                account_id=account.id, stage_entered_at=T0 - 400 * DAY)
+    c.fit = score_fit(c, account, config.fit)
     return c
 
 
-def engine_times(contact: Contact, events: list[tuple[float, EventShape]],
-                 converted_at: float | None, config: LifecycleConfig
+def with_handoff(config: LifecycleConfig, rule: Condition) -> LifecycleConfig:
+    return replace(config, stages=tuple(replace(s, enter_when=rule) if s.role == "handoff"
+                                        else s for s in config.stages))
+
+
+EVIDENCE = Condition("any", children=(
+    Condition("signal", name="premium_content"), Condition("signal", name="demo_request"),
+    Condition("engagement_at_least", number=60)))
+# Candidates: the hand-off rule without the persona test (competitors would pass it, were
+# they not excluded), and one that asks for qualification too.
+NO_FIT = with_handoff(CFG, Condition("all", children=(
+    Condition("contact_details"), EVIDENCE)))
+QUALIFIED = with_handoff(CFG, Condition("all", children=(
+    Condition("contact_details"), Condition("qualification"), EVIDENCE)))
+
+
+def engine_times(history: History, config: LifecycleConfig
                  ) -> tuple[float | None, float | None]:
-    """When the engine itself, fed the events one by one, sets the MQL milestone and moves the
-    contact to the hand-off stage (or beyond), before ``converted_at``."""
-    c = replace(contact, signals={}, milestones={}, recycled_at=None)
+    """When the engine itself — events fed one by one, each move back recycling the contact as
+    services/moves.py does, qualification evaluated when it is passed — sets the MQL milestone
+    and moves the contact to the hand-off stage or beyond, before it converted."""
+    c = replace(history.contact, signals={}, milestones={}, recycled_at=None,
+                recycle_baseline=0.0, engagement=EngagementState(), last_event_at=None,
+                qualification=Qualification(), stage="suspect")
     mql = sql = None
     handoff = config.rank(config.first_stage("handoff").key)
-    for ts, shape in events:
-        if converted_at is not None and ts >= converted_at:
+    marks = sorted([(t, "recycle") for t in history.recycles]
+                   + ([(history.qualified_at, "qualify")] if history.qualified_at else []))
+    # A move made at the same instant as an event came after it (the event was recorded
+    # first), as the engine counts evidence at the recycle's time as before it.
+    moments = sorted([(ts, 0, shape) for ts, shape in history.events]
+                     + [(t, 1, what) for t, what in marks], key=lambda m: (m[0], m[1]))
+    for ts, order, what in moments:
+        if history.converted_at is not None and ts >= history.converted_at:
             break
-        if contact.recycled_at is not None and c.recycled_at is None and ts > contact.recycled_at:
-            recycle_now(c, config, now=contact.recycled_at)
-        apply_event_in_order(c, ts=ts, shape=shape, config=config)
+        if order == 1 and what == "recycle":
+            recycle_now(c, config, now=ts)
+            if config.rank(c.stage) > 1:
+                c.stage = "lead"
+            continue
+        if order == 1:
+            c.qualification = Qualification(passed=True)
+        else:
+            assert isinstance(what, EventShape)
+            apply_event_in_order(c, ts=ts, shape=what, config=config)
         evaluate(c, config, at=ts, now=ts)
         if mql is None and "mql" in c.milestones:
             mql = ts
@@ -98,31 +129,45 @@ def engine_times(contact: Contact, events: list[tuple[float, EventShape]],
 events_strategy = st.lists(
     st.tuples(st.floats(min_value=0, max_value=20 * DAY), st.sampled_from(range(len(SHAPES)))),
     min_size=0, max_size=25)
+day_or_none = st.one_of(st.none(), st.integers(min_value=0, max_value=25))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=events_strategy, mql=st.sampled_from([5.0, 12.0, 20.0, 40.0, 55.0, 90.0]),
-       sql=st.sampled_from([10.0, 30.0, 60.0, 200.0]),
-       bought_after=st.one_of(st.none(), st.integers(min_value=0, max_value=25)),
-       account=st.sampled_from([SOFTWARE, SHOP]), with_email=st.booleans(),
-       recycle_after=st.one_of(st.none(), st.integers(min_value=0, max_value=25)))
+       sql=st.sampled_from([10.0, 30.0, 60.0, 200.0]), bought_after=day_or_none,
+       account=st.sampled_from([SOFTWARE, SHOP]),
+       email=st.sampled_from(["ann@example.com", None, "spy@hubspot.com"]),
+       recycles=st.lists(st.integers(min_value=0, max_value=25), max_size=3, unique=True),
+       qualified_after=day_or_none, config=st.sampled_from([CFG, NO_FIT, QUALIFIED]))
 def test_one_replay_answers_every_threshold_as_the_engine_does(
         steps: list[tuple[float, int]], mql: float, sql: float, bought_after: int | None,
-        account: Account, with_email: bool, recycle_after: int | None) -> None:
+        account: Account, email: str | None, recycles: list[int],
+        qualified_after: int | None, config: LifecycleConfig) -> None:
     ts = T0
     events = []
     for gap, shape in steps:
         ts += gap
         events.append((ts, SHAPES[shape]))
-    converted_at = None if bought_after is None else T0 + bought_after * DAY
-    recycled_at = None if recycle_after is None else T0 + recycle_after * DAY + 0.5
-    contact = person(account, email="ann@example.com" if with_email else None,
-                     recycled_at=recycled_at)
-    rules = threshold_rules(CFG)
-    crossings = replay(History(contact, events, converted_at), CFG, rules)
-    expected = engine_times(contact, events, converted_at,
-                            with_thresholds(CFG, mql=mql, sql=sql))
+    history = History(
+        person(account, email=email, config=config), events,
+        None if bought_after is None else T0 + bought_after * DAY,
+        recycles=tuple(sorted(T0 + d * DAY + 0.5 for d in recycles)),
+        qualified_at=None if qualified_after is None else T0 + qualified_after * DAY + 0.25)
+    crossings = replay(history, config, threshold_rules(config))
+    expected = engine_times(history, with_thresholds(config, mql=mql, sql=sql))
     assert (crossings.first_at("mql", mql), crossings.first_at("sql", sql)) == expected
+
+
+def test_every_move_back_counts() -> None:
+    """Recycled twice: evidence before the first recycle must not count between the two."""
+    webinars = [(T0 + d * DAY, EventShape(type="webinar_attended")) for d in range(12)]
+    history = History(person(), webinars, None, recycles=(T0 + 3.5 * DAY, T0 + 8.5 * DAY))
+    crossings = replay(history, CFG, threshold_rules(CFG))
+    at = crossings.first_at("sql", 60)
+    assert at is not None
+    assert at > T0 + 3.5 * DAY + 4 * DAY  # four webinars since the first recycle, at least
+    assert (crossings.first_at("mql", 40), at) == engine_times(
+        history, with_thresholds(CFG, mql=40, sql=60))
 
 
 def crossing(levels: list[tuple[float, float]], converted_at: float | None = None,
@@ -161,18 +206,24 @@ def test_precision_recall_and_days() -> None:
     assert at_100.scores["f1"] is None
 
 
-def result(threshold: float, flagged: int, f1: float, ahead: float | None = 1.0
-           ) -> ThresholdResult:
-    return ThresholdResult(threshold, flagged, 0, 0.5, 0.5, {"f1": f1}, None, ahead)
+def result(threshold: float, flagged: int, f1: float, ahead: float | None = 1.0,
+           converted: int = 0) -> ThresholdResult:
+    return ThresholdResult(threshold, flagged, converted, 0.5, 0.5,
+                           {"f1": f1, "precision": f1}, None, ahead)
 
 
 def test_the_suggestion() -> None:
     rows = [result(10, 500, 0.30), result(20, 300, 0.42), result(30, 5, 0.50),
-            result(40, 300, 0.42, ahead=3.0), result(50, 300, 0.42, ahead=3.0)]
-    # 30 is best but flags too few; of the equals, the one that flags sooner, then the lower
-    assert suggest(rows, metric="f1", min_flagged=10) == rows[3]
+            result(40, 300, 0.42, ahead=3.0), result(50, 300, 0.42, ahead=3.0),
+            result(60, 250, 0.42, ahead=0.5)]
+    # 30 is best but flags too few; of the equals, fewer flagged, then sooner, then the lower
+    assert suggest(rows, metric="f1", min_flagged=10) == rows[5]
+    assert suggest(rows[:5], metric="f1", min_flagged=10) == rows[3]
     assert suggest(rows, metric="f1", min_flagged=5) == rows[2]
     assert suggest(rows, metric="f1", min_flagged=1000) is None
+    # Equal precision: the one that catches more buyers, even if it flags more
+    few, many = result(70, 10, 1.0, converted=10), result(80, 40, 1.0, converted=40)
+    assert suggest([few, many], metric="precision", min_flagged=1) == many
 
 
 def test_a_sweep_always_tries_the_current_threshold() -> None:
@@ -186,6 +237,19 @@ def test_a_sweep_always_tries_the_current_threshold() -> None:
     with pytest.raises(InvalidInput) as bad:
         sweep(history, rule, [30], metric="auc")
     assert bad.value.field == "metric"
+
+
+def test_a_rule_with_several_numbers_is_refused() -> None:
+    """One threshold varies: a rule that tests engagement against 20 and 80 has no single one
+    to call current."""
+    two = replace(CFG, milestones=tuple(replace(m, when=Condition("any", children=(
+        Condition("all", children=(Condition("engagement_at_least", number=20),
+                                   Condition("signal", name="pricing"))),
+        Condition("engagement_at_least", number=80)))) if m.key == "mql" else m
+        for m in CFG.milestones))
+    with pytest.raises(InvalidInput) as bad:
+        threshold_rules(two)
+    assert "several numbers (20, 80)" in bad.value.message
 
 
 def test_the_rules_of_a_configuration() -> None:
@@ -237,7 +301,10 @@ def test_thresholds_as_written(text: str, expected: list[float]) -> None:
 @pytest.mark.parametrize(("text", "says"), [
     ("", "at least one"), ("ten", "'ten' is not a threshold"), ("10:5:1", "not a threshold"),
     ("1:2:0", "not a threshold"), ("-5", "positive"), ("nan", "positive"),
-    ("1:1000:1", "at most 200"), ("10:20", "not a threshold")])
+    ("1:1000:1", "at most 200"), ("10:20", "not a threshold"),
+    ("1:inf:1", "not a threshold"), ("0:1e308:1e-308", "not a threshold"),
+    ("1e-320:1:1e-320", "not a threshold"), ("1:200:1,201:300:1", "at most 200"),
+    ("1," * 1500, "too long")])
 def test_bad_thresholds_are_named(text: str, says: str) -> None:
     with pytest.raises(InvalidInput) as bad:
         parse_thresholds(text, field_name="sql")

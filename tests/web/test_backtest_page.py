@@ -6,18 +6,23 @@ visit."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from typing import Any
+
+import pytest
 
 from leadflow.adapters.config_file import default_config_text
 from leadflow.adapters.db.backtest_reads import SqlBacktestReads
 from leadflow.bootstrap import App
 from leadflow.domain.ports import NullProgress
 from leadflow.domain.users import OPERATOR
+from leadflow.entrypoints.web import routes_backtest
 from leadflow.services.backtest import run_backtest
+from leadflow.services.users import create_user
 from tests.conftest import FakeClock
 from tests.integration.test_backtest import candidate_text, make_history
-from tests.web.conftest import People, WebClient, screenshot
+from tests.web.conftest import PASSWORD, People, WebClient, screenshot
 
 
 def _finished(client: WebClient, started: Any) -> Any:
@@ -150,3 +155,37 @@ def test_in_the_browser(browse: Any, app: App, people: People, clock: FakeClock)
     assert page.locator("#sweep-mql tr.suggested").count() == 1
     assert page.locator("#sweep-mql svg").is_visible()
     screenshot(page, "backtest")
+
+
+def test_one_at_a_time(web: Any, app: App, people: People, clock: FakeClock,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """One running backtest per user, two in the process; the progress poll tells how far,
+    not the figures."""
+    make_history(app, clock, people=3)
+    gate = threading.Event()
+
+    def held(**kwargs: Any) -> Any:
+        assert gate.wait(30)
+        return run_backtest(**kwargs)
+    monkeypatch.setattr(routes_backtest, "run_backtest", held)
+    third = create_user(uow=app.uow(), ctx=app.ctx, email="mo@leadflow.test",
+                        name="Mo Marketer", role="marketer", password=PASSWORD)
+    clients = [web().login(who) for who in (people.marketer, people.admin, third)]
+    for client in clients:
+        client.get("/analytics/backtest")
+    first = clients[0].post("/analytics/backtest", {"candidate": "in_force"})
+    again = clients[0].post("/analytics/backtest", {"candidate": "in_force"})
+    assert again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]  # the running one
+    assert "still running" in clients[0].get(again.headers["location"]).text
+    assert clients[1].post("/analytics/backtest", {"candidate": "in_force"}).status_code == 303
+    busy = clients[2].post("/analytics/backtest", {"candidate": "in_force"})
+    assert busy.status_code == 409
+    assert 'id="backtest-busy"' in busy.text
+    gate.set()
+    done = _finished(clients[0], first)
+    assert 'id="sweep-mql"' in done.text
+    operation = first.headers["location"].rsplit("/", 1)[1]
+    polled = clients[0].client.get(f"/progress/{operation}").json()
+    assert polled["finished"]
+    assert "result" not in polled

@@ -11,8 +11,10 @@ import yaml
 from leadflow.entrypoints.web.i18n import catalog, pick_language, translator
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "leadflow"
-# _("text") or _('text') (also viewer._("...")); the text is the first argument.
-CALL = re.compile(r"""\b_\(\s*(?P<q>["'])(?P<text>(?:\\.|(?!(?P=q)).)*)(?P=q)\s*[,)]""")
+# _("text") or _('text') (also viewer._("...")); the text is the first argument, which Python
+# code may write as literals side by side over several lines.
+CALL = re.compile(r"""\b_\(\s*(?P<text>(?:(?P<q>["'])(?:\\.|(?!(?P=q)).)*(?P=q)\s*)+)[,)]""")
+PART = re.compile(r"""(?P<q>["'])(?P<text>(?:\\.|(?!(?P=q)).)*)(?P=q)""")
 
 
 def _texts() -> dict[str, str]:
@@ -21,8 +23,9 @@ def _texts() -> dict[str, str]:
         sorted((SRC / "entrypoints" / "web").glob("*.py"))
     for path in files:
         for match in CALL.finditer(path.read_text(encoding="utf-8")):
-            text = match.group("text").encode().decode("unicode_escape") \
-                if "\\" in match.group("text") else match.group("text")
+            text = "".join(part.group("text") for part in PART.finditer(match.group("text")))
+            if "\\" in text:
+                text = text.encode().decode("unicode_escape")
             found.setdefault(text, path.name)
     return found
 

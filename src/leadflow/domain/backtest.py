@@ -26,7 +26,7 @@ from leadflow.domain.engagement import EngagementState
 from leadflow.domain.errors import InvalidInput
 from leadflow.domain.lifecycle import apply_event_in_order, recycle_now
 from leadflow.domain.matching import EventShape
-from leadflow.domain.model import Account, Contact
+from leadflow.domain.model import Account, Contact, Qualification
 from leadflow.domain.stages import Facts, facts_for
 
 DAY = 86400.0
@@ -82,9 +82,19 @@ def _handoff_rule(config: LifecycleConfig) -> tuple[str, Condition | None]:
     return (handoff[0].key, handoff[0].enter_when) if handoff else ("", None)
 
 
+def _one_number(cond: Condition, what: str) -> float:
+    numbers = set(engagement_tests(cond))
+    if len(numbers) > 1:
+        listed = ", ".join(f"{n:g}" for n in sorted(numbers))
+        raise InvalidInput(f"{what} tests engagement against several numbers ({listed}): a "
+                           "backtest varies one threshold, so give each test the same one",
+                           field="milestone" if what.startswith("milestone") else "stage")
+    return numbers.pop()
+
+
 def threshold_rules(config: LifecycleConfig, *, milestone: str = "mql") -> list[Rule]:
     """The MQL rule (the milestone ``milestone``) and the SQL rule (the first hand-off stage's
-    entry rule) of a configuration, each where it tests engagement."""
+    entry rule) of a configuration, each where it tests engagement (against one number)."""
     when = _milestone_rule(config, milestone)
     if when is None:
         raise InvalidInput(f"the configuration has no milestone {milestone!r}",
@@ -92,10 +102,10 @@ def threshold_rules(config: LifecycleConfig, *, milestone: str = "mql") -> list[
     if not engagement_tests(when):
         raise InvalidInput(f"milestone {milestone!r} has no engagement_at_least test, so no "
                            "threshold to vary", field="milestone")
-    rules = [Rule("mql", milestone, when, max(engagement_tests(when)))]
+    rules = [Rule("mql", milestone, when, _one_number(when, f"milestone {milestone!r}"))]
     key, enter = _handoff_rule(config)
     if enter is not None and engagement_tests(enter):
-        rules.append(Rule("sql", key, enter, max(engagement_tests(enter))))
+        rules.append(Rule("sql", key, enter, _one_number(enter, f"stage {key!r}")))
     return rules
 
 
@@ -115,13 +125,16 @@ def baseline_rules(config: LifecycleConfig, *, milestone: str = "mql") -> list[R
 
 @dataclass(frozen=True)
 class History:
-    """One contact as recorded: ``contact`` holds its identity, its fit, its qualification
-    and its latest recycle; ``events`` are sorted by time (then id)."""
+    """One contact as recorded: ``contact`` holds its identity and its fit (as they are now:
+    leadflow keeps no history of attributes); ``events`` are sorted by time (then id)."""
 
     contact: Contact
     events: Sequence[tuple[float, EventShape]]
     converted_at: float | None
     account: Account | None = None
+    recycles: tuple[float, ...] = ()  # when it was moved back (each resets "evidence since")
+    qualified_at: float | None = None  # when it passed qualification, if it has
+    created_as_customer: bool = False  # became a customer by an import, not by its history
 
 
 @dataclass(frozen=True)
@@ -143,25 +156,27 @@ class Crossings:
 
 
 def replay(history: History, config: LifecycleConfig, rules: Sequence[Rule]) -> Crossings:
-    """Replay a contact's events before its conversion under ``config``; the baseline is
-    where ``rules`` stand at their own thresholds (``with_baseline`` replaces it)."""
+    """Replay a contact's events before its conversion under ``config``, with its recycles
+    (moves back) and its qualification at their recorded times; the baseline is where
+    ``rules`` stand at their own thresholds (``with_baseline`` replaces it)."""
     recorded = history.contact
     contact = replace(recorded, engagement=EngagementState(), signals={}, recycled_at=None,
-                      recycle_baseline=0.0, milestones={}, last_event_at=None)
-    recycle_at = recorded.recycled_at
+                      recycle_baseline=0.0, milestones={}, last_event_at=None,
+                      qualification=Qualification())
+    passed = replace(recorded.qualification, passed=True)
+    bought = history.converted_at
+    # Recycles and the qualification, in time order: applied before the first event after.
+    marks = sorted([(t, "recycle") for t in history.recycles]
+                   + ([(history.qualified_at, "qualify")]
+                      if history.qualified_at is not None else []), reverse=True)
+    # The engine sends an excluded contact to the excluded stage, never on to the hand-off.
+    excluded = contact.fit.excluded_by is not None
     levels: dict[str, list[float]] = {r.kind: [] for r in rules}
-    measure = [(r.kind, leveller(r.condition)) for r in rules]
     times: dict[str, list[float]] = {r.kind: [] for r in rules}
-    for ts, shape in history.events:
-        if history.converted_at is not None and ts >= history.converted_at:
-            break
-        recycled = False
-        if recycle_at is not None and contact.recycled_at is None and ts > recycle_at:
-            recycle_now(contact, config, now=recycle_at)
-            recycled = True
-        out = apply_event_in_order(contact, ts=ts, shape=shape, config=config)
-        if not (out.awarded or out.signals or recycled):
-            continue  # nothing rose: engagement only decayed since the last event
+    measure = [(r.kind, leveller(r.condition)) for r in rules
+               if not (excluded and r.kind == "sql")]
+
+    def measure_at(ts: float) -> None:
         facts = facts_for(contact, config, now=ts)
         for kind, measured in measure:
             value = measured(facts)
@@ -169,7 +184,21 @@ def replay(history: History, config: LifecycleConfig, rules: Sequence[Rule]) -> 
             if value > -math.inf and (not found or value > found[-1]):
                 found.append(value)
                 times[kind].append(ts)
-    crossings = Crossings(history.converted_at, {k: tuple(v) for k, v in levels.items()},
+
+    for ts, shape in [*history.events, (math.inf, None)]:
+        while marks and marks[-1][0] < ts and (bought is None or marks[-1][0] < bought):
+            at, what = marks.pop()
+            if what == "recycle":
+                recycle_now(contact, config, now=at)
+            else:
+                contact.qualification = passed
+                measure_at(at)
+        if shape is None or (bought is not None and ts >= bought):
+            break
+        out = apply_event_in_order(contact, ts=ts, shape=shape, config=config)
+        if out.awarded or out.signals:  # else nothing rose: engagement only decayed
+            measure_at(ts)
+    crossings = Crossings(bought, {k: tuple(v) for k, v in levels.items()},
                           {k: tuple(v) for k, v in times.items()})
     return with_baseline(crossings, crossings, rules)
 
@@ -292,10 +321,10 @@ def try_threshold(tally: Tally, kind: str, threshold: float) -> ThresholdResult:
 def suggest(results: Iterable[ThresholdResult], *, metric: str, min_flagged: int
             ) -> ThresholdResult | None:
     """The threshold with the best ``metric`` among those that flag at least ``min_flagged``
-    contacts; on a tie, the one that flags fewer contacts, then the one that flags them
-    sooner."""
-    def worth(r: ThresholdResult) -> tuple[float, int, float]:
-        return (r.scores[metric] or 0.0, -r.flagged,
+    contacts; on a tie, the one that catches more buyers, then flags fewer contacts, then
+    flags them sooner."""
+    def worth(r: ThresholdResult) -> tuple[float, int, int, float]:
+        return (r.scores[metric] or 0.0, r.converted, -r.flagged,
                 -math.inf if r.median_days_ahead is None else r.median_days_ahead)
     eligible = [r for r in results if r.scores[metric] is not None and r.flagged >= min_flagged]
     return max(eligible, key=worth, default=None)
@@ -327,31 +356,36 @@ def default_thresholds(current: float) -> list[float]:
 
 def parse_thresholds(text: str, *, field_name: str) -> list[float]:
     """``20,30,45`` or ``10:120:10`` (from, to, step; both ends included), or both."""
-    values: list[float] = []
+    if len(text) > 2000:
+        raise InvalidInput("that is too long a list of thresholds", field=field_name)
+    values: set[float] = set()
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
         try:
             if ":" in part:
                 low, high, step = (float(x) for x in part.split(":"))
-                if step <= 0 or high < low:
+                span = (high - low) / step if step > 0 else math.nan
+                if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(span)) \
+                        or high < low:
                     raise ValueError
-                n = math.floor((high - low) / step + 1e-9) + 1
+                n = math.floor(span + 1e-9) + 1
                 if n > MAX_THRESHOLDS:
                     raise InvalidInput(
-                        f"{part!r} makes {n} thresholds; try at most {MAX_THRESHOLDS}",
+                        f"{part!r} makes {n:,} thresholds; try at most {MAX_THRESHOLDS}",
                         field=field_name)
-                values.extend(round(low + i * step, 9) for i in range(n))
+                values.update(round(low + i * step, 9) for i in range(n))
             else:
-                values.append(float(part))
+                values.add(float(part))
         except ValueError:
             raise InvalidInput(
                 f"{part!r} is not a threshold: write numbers separated by commas (20,30,45) or "
                 "a range from:to:step (10:120:10)", field=field_name) from None
+        if len(values) > MAX_THRESHOLDS:
+            raise InvalidInput(f"try at most {MAX_THRESHOLDS} thresholds at once",
+                               field=field_name)
     if not values:
         raise InvalidInput("give at least one threshold", field=field_name)
     if any(not math.isfinite(v) or v <= 0 for v in values):
         raise InvalidInput("thresholds are positive numbers", field=field_name)
-    if len(set(values)) > MAX_THRESHOLDS:
-        raise InvalidInput(f"try at most {MAX_THRESHOLDS} thresholds at once", field=field_name)
-    return sorted(set(values))
+    return sorted(values)

@@ -46,6 +46,7 @@ class BacktestReport:
     created_before: float | None
     contacts: int
     customers: int
+    left_out: int  # imported as customers: their purchase time is the import's
     sweeps: tuple[Sweep, ...]  # mql, then sql when the hand-off rule tests engagement
 
 
@@ -75,17 +76,21 @@ def run_backtest(*, reads: BacktestReads, ctx: Context, principal: Principal,
     total = reads.count(skip_stages=skip, created_before=created_before)
     progress.start("Replaying contacts", total)
     tally = Tally()
+    left_out = 0
     for histories in reads.histories(won_stages=won, skip_stages=skip,
                                      created_before=created_before):
         for history in histories:
-            if not other:
-                tally.add(replay_history(history, config, rules))
+            if history.created_as_customer:  # its purchase time is the import's, not a sale's
+                left_out += 1
                 continue
-            # Who fits is judged by the candidate's personas too.
-            fit = score_fit(history.contact, history.account, config.fit)
-            tried = replay_history(replace(history, contact=replace(history.contact, fit=fit)),
-                                   config, rules)
-            tally.add(with_baseline(tried, replay_history(history, ctx.config, in_force),
+            # Fit is graded from the attributes as they are now, by each configuration's
+            # personas (the one in force's too: a stored grade may predate its last edit).
+            now_fit = _graded(history, ctx.config)
+            if not other:
+                tally.add(replay_history(now_fit, config, rules))
+                continue
+            tried = replay_history(_graded(history, config), config, rules)
+            tally.add(with_baseline(tried, replay_history(now_fit, ctx.config, in_force),
                                     in_force))
         progress.advance(len(histories))
     progress.finish()
@@ -94,7 +99,12 @@ def run_backtest(*, reads: BacktestReads, ctx: Context, principal: Principal,
         sweep_rule(tally, rule, asked[rule.kind] or default_thresholds(rule.current),
                    metric=metric, min_flagged=min_flagged) for rule in rules)
     return BacktestReport(config.config_version, not other, created_before, tally.contacts,
-                          tally.customers, sweeps)
+                          tally.customers, left_out, sweeps)
+
+
+def _graded(history: History, config: LifecycleConfig) -> History:
+    fit = score_fit(history.contact, history.account, config.fit)
+    return replace(history, contact=replace(history.contact, fit=fit))
 
 
 def _ratio(value: float | None) -> float | None:
@@ -124,5 +134,5 @@ def sweep_summary(s: Sweep) -> dict[str, Any]:
 def backtest_summary(report: BacktestReport) -> dict[str, Any]:
     return {"config_version": report.config_version, "in_force": report.in_force,
             "created_before": report.created_before, "contacts": report.contacts,
-            "customers": report.customers,
+            "customers": report.customers, "left_out": report.left_out,
             "sweeps": [sweep_summary(s) for s in report.sweeps]}

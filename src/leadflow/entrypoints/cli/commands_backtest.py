@@ -99,6 +99,9 @@ def backtest_cmd(
     source = "the configuration in force" if body["in_force"] else str(config)
     console.print(f"Replayed {body['contacts']:,} contacts ({body['customers']:,} became "
                   f"customers) under {source}, {body['config_version']}.", highlight=False)
+    if body["left_out"]:
+        console.print(f"Left out: {body['left_out']:,} contacts imported as customers (when "
+                      "they bought is not known).", highlight=False)
     for sweep in body["sweeps"]:
         print_sweep(sweep)
     if len(body["sweeps"]) == 1:

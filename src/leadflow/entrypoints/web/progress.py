@@ -29,14 +29,16 @@ class Operation:
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     redirect: str | None = None
+    kind: str = ""  # what it is (one limit per kind), e.g. "backtest"
 
     def report(self, done: int, total: int) -> None:
         self.done, self.total = done, total
 
     def as_json(self) -> dict[str, Any]:
+        """How far it got, for the page's progress bar. Not its result: the page that shows
+        it checks who may see it."""
         return {"id": self.id, "label": self.label, "done": self.done, "total": self.total,
-                "finished": self.finished, "error": self.error, "result": self.result,
-                "redirect": self.redirect}
+                "finished": self.finished, "error": self.error, "redirect": self.redirect}
 
 
 class ProgressBoard:
@@ -46,11 +48,12 @@ class ProgressBoard:
 
     def start(self, *, owner_id: int, label: str,
               work: Callable[[Operation], dict[str, Any] | None],
-              redirect: str | None = None) -> Operation:
+              redirect: str | None = None, kind: str = "") -> Operation:
         """Run ``work(operation)`` in a thread; it calls ``operation.report(done, total)``
         as it goes and returns a summary kept in ``result``. ``redirect``: the page to show
         when it is over (``{id}`` is replaced with the operation's id)."""
-        operation = Operation(id=secrets.token_urlsafe(12), owner_id=owner_id, label=label)
+        operation = Operation(id=secrets.token_urlsafe(12), owner_id=owner_id, label=label,
+                              kind=kind)
         operation.redirect = redirect.replace("{id}", operation.id) if redirect else None
 
         def run() -> None:
@@ -70,6 +73,12 @@ class ProgressBoard:
                 del self._operations[key]
         threading.Thread(target=run, name=f"web-{label}", daemon=True).start()
         return operation
+
+    def running(self, *, kind: str, owner_id: int | None = None) -> list[Operation]:
+        """Operations of ``kind`` not finished yet (of one owner, if given)."""
+        with self._lock:
+            return [o for o in self._operations.values() if o.kind == kind and not o.finished
+                    and (owner_id is None or o.owner_id == owner_id)]
 
     def get(self, operation_id: str, *, owner_id: int) -> Operation | None:
         with self._lock:

@@ -6,7 +6,9 @@ from services/backtest.py, as the CLI's."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -15,6 +17,7 @@ from starlette.datastructures import FormData
 
 from leadflow.adapters.config_file import parse_config_text
 from leadflow.adapters.db.backtest_reads import SqlBacktestReads
+from leadflow.bootstrap import App
 from leadflow.domain.backtest import (
     DEFAULT_MIN_FLAGGED,
     METRICS,
@@ -25,6 +28,7 @@ from leadflow.domain.backtest import (
 from leadflow.domain.choices import day_start
 from leadflow.domain.config import LifecycleConfig
 from leadflow.domain.errors import ConfigInvalid, InvalidInput, NotFound
+from leadflow.domain.users import Principal
 from leadflow.entrypoints.web.charts import threshold_chart
 from leadflow.entrypoints.web.i18n import Translate
 from leadflow.entrypoints.web.progress import Operation, OperationProgress, ProgressBoard
@@ -32,11 +36,14 @@ from leadflow.entrypoints.web.render import page, redirect
 from leadflow.entrypoints.web.routes_analytics import analytics_views
 from leadflow.entrypoints.web.routes_settings import located_problems
 from leadflow.entrypoints.web.routing import web_router
-from leadflow.entrypoints.web.session import Posted, Viewer, WebUser, app_of
+from leadflow.entrypoints.web.session import Posted, Viewer, WebUser, app_of, flash
 from leadflow.services import pipeline_config
 from leadflow.services.backtest import backtest_summary, may_backtest, run_backtest
 
 router = web_router()
+# Each backtest replays every contact in a thread of this process: one per user, two at once.
+MAX_RUNNING = 2
+_starting = threading.Lock()
 FIELDS = ("mql", "sql", "metric", "min_flagged", "created_before", "candidate", "content")
 
 
@@ -152,7 +159,25 @@ def backtest_start(request: Request, viewer: WebUser, form: Posted) -> Response:
         return _form_page(request, viewer, values=values, errors=errors, problems=problems,
                           status=422)
     principal = viewer.principal
+    board = _board(request)
+    with _starting:
+        mine = board.running(kind="backtest", owner_id=viewer.user.id)
+        if mine:
+            flash(request, _("Your backtest below is still running: one at a time."), "error")
+            return redirect(f"/analytics/backtest/{mine[0].id}")
+        if len(board.running(kind="backtest")) >= MAX_RUNNING:
+            errors["_"] = _("Other backtests are running in this process; try again when "
+                            "one has finished.")
+            return _form_page(request, viewer, values=values, errors=errors,
+                              problems=problems, status=409)
+        operation = board.start(owner_id=viewer.user.id, label=_("Replaying contacts"),
+                                work=_work(app, principal, asked),
+                                redirect="/analytics/backtest/{id}", kind="backtest")
+    return redirect(f"/analytics/backtest/{operation.id}")
 
+
+def _work(app: App, principal: Principal, asked: dict[str, Any]
+          ) -> Callable[[Operation], dict[str, Any]]:
     def work(operation: Operation) -> dict[str, Any]:
         started = time.monotonic()
         with app.engine.connect() as conn:
@@ -163,10 +188,7 @@ def backtest_start(request: Request, viewer: WebUser, form: Posted) -> Response:
                 metric=asked["metric"], min_flagged=asked["min_flagged"],
                 created_before=asked["created_before"])
         return {**backtest_summary(report), "seconds": round(time.monotonic() - started, 1)}
-
-    operation = _board(request).start(owner_id=viewer.user.id, label=_("Replaying contacts"),
-                                       work=work, redirect="/analytics/backtest/{id}")
-    return redirect(f"/analytics/backtest/{operation.id}")
+    return work
 
 
 @router.get("/analytics/backtest/{operation_id}", response_class=HTMLResponse)
