@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from leadflow.domain.temperature import REASON_TEXTS
 from leadflow.entrypoints.web.i18n import catalog, pick_language, translator
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "leadflow"
@@ -41,6 +42,16 @@ def test_every_page_text_has_a_french_translation() -> None:
     missing = sorted(f"{where}: {text!r}" for text, where in texts.items() if text not in french)
     assert not missing, "texts without French (add them to locales/fr/*.yaml):\n" + \
         "\n".join(missing)
+
+
+def test_why_a_contact_is_hot_or_cold_reads_in_french() -> None:
+    """The temperature's reasons come from the domain, each a text with named values."""
+    french = catalog("fr")
+    missing = [text for text in REASON_TEXTS if text not in french]
+    assert not missing, missing
+    _ = translator("fr")
+    assert _("engagement {score} >= {threshold}", score="45", threshold="25") == \
+        "engagement 45 ≥ 25"
 
 
 def test_translations_keep_their_placeholders() -> None:
