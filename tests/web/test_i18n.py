@@ -8,6 +8,15 @@ from pathlib import Path
 
 import yaml
 
+from leadflow.domain.mail_policy import (
+    CATEGORIES,
+    CLAIMED,
+    FAILED,
+    QUEUED,
+    SENDING,
+    SENT,
+    SKIPPED,
+)
 from leadflow.domain.temperature import REASON_TEXTS
 from leadflow.entrypoints.web.i18n import catalog, pick_language, translator
 
@@ -52,6 +61,12 @@ def test_why_a_contact_is_hot_or_cold_reads_in_french() -> None:
     _ = translator("fr")
     assert _("engagement {score} >= {threshold}", score="45", threshold="25") == \
         "engagement 45 ≥ 25"
+
+
+def test_an_emails_category_and_status_read_in_french() -> None:
+    french = catalog("fr")
+    shown = (*CATEGORIES, QUEUED, CLAIMED, SENDING, SENT, SKIPPED, FAILED)
+    assert not [word for word in shown if word not in french]
 
 
 def test_translations_keep_their_placeholders() -> None:
