@@ -74,22 +74,25 @@ class Stored:
 
 
 def contact_by_identity(db: Engine, kind: str, value: str) -> Stored | None:
+    """The contact, read after its identities, events and audit: each query sees what was
+    committed when it ran, and the tests wait for events, so the contact read last is at
+    least as new as the events they waited for (read first, it could predate them)."""
     with db.connect() as conn:
         cid = conn.execute(select(t.identities.c.contact_id).where(
             t.identities.c.kind == kind, t.identities.c.value == value)).scalar_one_or_none()
         if cid is None:
             return None
-        contact = conn.execute(select(t.contacts).where(t.contacts.c.id == cid)).one()
         identities = {(r.kind, r.value) for r in conn.execute(
             select(t.identities).where(t.identities.c.contact_id == cid))}
         events = [(r.type, r.properties or {}) for r in conn.execute(
             select(t.event_shapes.c.type, t.events.c.properties)
             .join(t.event_shapes, t.event_shapes.c.id == t.events.c.shape_id)
             .where(t.events.c.contact_id == cid).order_by(t.events.c.ts, t.events.c.id))]
-        account = (conn.execute(select(t.accounts).where(t.accounts.c.id == contact.account_id))
-                   .one_or_none() if contact.account_id else None)
         audit = list(conn.execute(select(t.audit.c.action).where(t.audit.c.contact_id == cid)
                                   .order_by(t.audit.c.id)).scalars())
+        contact = conn.execute(select(t.contacts).where(t.contacts.c.id == cid)).one()
+        account = (conn.execute(select(t.accounts).where(t.accounts.c.id == contact.account_id))
+                   .one_or_none() if contact.account_id else None)
     return Stored(contact, identities, events, account, audit)
 
 
