@@ -11,7 +11,6 @@ import typer
 
 from leadflow.adapters.csv_mapping import load_mapping, shipped_mappings
 from leadflow.adapters.ml.dataset import LabelledFile, load_exclusions, read_labelled_csv
-from leadflow.adapters.ml.learners import LeadflowModel, OneHotLogistic
 from leadflow.domain.errors import InvalidInput
 from leadflow.domain.evaluation import SPLITS, Evaluation
 from leadflow.domain.naive_bayes import FrequencyNaiveBayes
@@ -67,6 +66,8 @@ def evaluate_cmd(
         raise InvalidInput(f"a time-ordered split needs the time each row entered, and the "
                            f"mapping {spec.source} has no stage.at column: use --split seeded",
                            field="--split")
+    # scikit-learn takes a second or two to import: only the commands that train pay it.
+    from leadflow.adapters.ml.learners import LeadflowModel, OneHotLogistic
     result = evaluate_models(rows=data.rows, split=kind, seed=seed, learners=[
         LeadflowModel(), FrequencyNaiveBayes(), OneHotLogistic()])
     report = _report(csv, spec.source, data, result)
