@@ -7,14 +7,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 from huey import Huey, crontab
 from huey.consumer import Consumer
 from huey.exceptions import TaskLockedException
 from huey.signals import SIGNAL_COMPLETE, SIGNAL_ERROR
 
+from leadflow.adapters.db.engine import taking_turns, try_again_later
 from leadflow.adapters.ml.store import SqlPredictiveStore
 from leadflow.adapters.queue.huey_queue import (
     EmbeddedConsumer,
@@ -24,7 +26,7 @@ from leadflow.adapters.queue.huey_queue import (
 )
 from leadflow.adapters.webhook_http import HttpxSender
 from leadflow.bootstrap import App
-from leadflow.domain.ports import NullProgress
+from leadflow.domain.ports import NullProgress, UnitOfWorkFactory
 from leadflow.entrypoints.metrics import JOBS_DONE, WEBHOOKS
 from leadflow.services import nurture, predictive
 from leadflow.services.assignments import assign_unowned
@@ -36,6 +38,21 @@ from leadflow.services.webhooks import deliver, relay
 
 log = logging.getLogger("leadflow.worker")
 NURTURE_FULL_SYNC_SECONDS = 3600.0
+T = TypeVar("T")
+
+
+def unless_busy(task: str, run: Callable[[], T], empty: T) -> T:
+    """``run()``; or, when the database was too busy to take its work (another writer held
+    it past the busy timeout, or got in the way), ``empty`` and one warning line: the job
+    tries again at its next run, where it left off."""
+    try:
+        return run()
+    except Exception as exc:
+        reason = try_again_later(exc)
+        if reason is None:
+            raise
+        log.warning(f"{task}: {reason}; trying again at the next run", extra={"task": task})
+        return empty
 
 
 class Jobs:
@@ -69,6 +86,11 @@ class Jobs:
         self.huey.signal(SIGNAL_COMPLETE)(self._on_complete)
         self.huey.signal(SIGNAL_ERROR)(self._on_error)
 
+    def writer(self) -> UnitOfWorkFactory:
+        """Units of work for a job that writes batch after batch: on SQLite it leaves the
+        database free for a moment now and then, so that other writers are not shut out."""
+        return taking_turns(self.app.engine, self.app.uow)
+
     def _deliver_webhook(self, delivery_id: int, lease: float) -> str:
         status = deliver(uow=self.app.uow, ctx=self.app.ctx, sender=self.sender,
                          delivery_id=delivery_id, lease=lease,
@@ -87,46 +109,60 @@ class Jobs:
         One worker at a time: the lock spans every worker on the same queue."""
         try:
             with self.huey.lock_task("refresh_temperatures"):
-                return refresh_expired_temperatures(uow_factory=self.app.uow, ctx=self.app.ctx)
+                return unless_busy("refresh_temperatures", lambda: refresh_expired_temperatures(
+                    uow_factory=self.writer(), ctx=self.app.ctx), 0)
         except TaskLockedException:
             return 0  # another worker is at it
 
     def _follow_up(self) -> dict[str, int]:
         """Every minute: hand off prospects a bulk path moved (import, batched tracking),
         then remind, escalate and apply the breach policy. One worker at a time."""
+        def run() -> dict[str, int]:
+            writer = self.writer()
+            assigned = assign_unowned(uow_factory=writer, ctx=self.app.ctx)
+            report = sweep_follow_ups(uow_factory=writer, ctx=self.app.ctx)
+            return {"assigned": assigned, **asdict(report)}
+
         try:
             with self.huey.lock_task("follow_up"):
-                assigned = assign_unowned(uow_factory=self.app.uow, ctx=self.app.ctx)
-                report = sweep_follow_ups(uow_factory=self.app.uow, ctx=self.app.ctx)
+                return unless_busy("follow_up", run, {})
         except TaskLockedException:
             return {}
-        return {"assigned": assigned, **asdict(report)}
 
     def _nurture(self) -> dict[str, Any]:
         """Every minute: tracks' members follow their stages, milestone autoresponders, due
-        steps queue their email. One worker at a time."""
+        steps queue their email. One worker at a time. A pass the database was too busy for
+        (or that stopped half way) is done again at the next run, from the same point."""
+        def run() -> dict[str, Any]:
+            writer = self.writer()
+            started = self.app.clock.now()
+            full = started - self._nurture_full_at >= NURTURE_FULL_SYNC_SECONDS
+            report = nurture.tick(uow=writer, ctx=self.app.ctx,
+                                  changed_since=None if full else self._nurture_at)
+            self._nurture_at = started
+            if full:
+                self._nurture_full_at = started
+            sweep_interrupted(uow=writer, ctx=self.app.ctx)
+            return asdict(report)
+
         try:
             with self.huey.lock_task("nurture"):
-                started = self.app.clock.now()
-                full = started - self._nurture_full_at >= NURTURE_FULL_SYNC_SECONDS
-                report = nurture.tick(uow=self.app.uow, ctx=self.app.ctx,
-                                      changed_since=None if full else self._nurture_at)
-                self._nurture_at = started
-                if full:
-                    self._nurture_full_at = started
-                sweep_interrupted(uow=self.app.uow, ctx=self.app.ctx)
+                return unless_busy("nurture", run, {})
         except TaskLockedException:
             return {}
-        return asdict(report)
 
     def _send_mail(self) -> dict[str, Any]:
         """Send queued email that is due. Any number of workers may run it at once: claims
-        hold each contact's lock, so the frequency cap holds and nothing goes twice."""
-        report = send_due(uow=self.app.uow, ctx=self.app.ctx, postage=self.app.postage,
-                          batch_size=self.app.settings.mail_batch_size)
-        if report.sent or report.failed:
-            log.info("mail sent", extra=asdict(report))
-        return asdict(report)
+        hold each contact's lock, so the frequency cap holds and nothing goes twice. One the
+        database was too busy for is done at the relay's next kick."""
+        def run() -> dict[str, Any]:
+            report = send_due(uow=self.writer(), ctx=self.app.ctx, postage=self.app.postage,
+                              batch_size=self.app.settings.mail_batch_size)
+            if report.sent or report.failed:
+                log.info("mail sent", extra=asdict(report))
+            return asdict(report)
+
+        return unless_busy("send_mail", run, {})
 
     def _train_model(self, *, trained_by: str, target: str | None = None,
                      horizon_days: float | None = None, seed: int = 7,
@@ -153,13 +189,15 @@ class Jobs:
     def _score_predictions(self) -> dict[str, Any]:
         """Every minute: the active model scores the contacts changed since its last pass
         (every contact after an activation). One worker at a time."""
+        def run() -> dict[str, Any]:
+            return asdict(predictive.score(store=SqlPredictiveStore(self.app.engine),
+                                           ctx=self.app.ctx, progress=NullProgress()))
+
         try:
             with self.huey.lock_task("score_predictions"):
-                report = predictive.score(store=SqlPredictiveStore(self.app.engine),
-                                          ctx=self.app.ctx, progress=NullProgress())
+                return unless_busy("score_predictions", run, {})
         except TaskLockedException:
             return {}
-        return asdict(report)
 
     def _on_complete(self, signal: str, task: Any, *args: Any) -> None:
         JOBS_DONE.labels(task=task.name, outcome="ok").inc()

@@ -19,6 +19,7 @@ from leadflow.domain.errors import ConfigInvalid, InvalidInput, NotFound
 from leadflow.domain.mail_policy import MARKETING
 from leadflow.domain.model import Contact
 from leadflow.domain.nurture import (
+    Autoresponder,
     Enrollment,
     Facts,
     SendAction,
@@ -173,7 +174,7 @@ def _run(uow: UnitOfWork, ctx: Context, enrollment: Enrollment, track: Track,
     report.advanced += 1
 
 
-def run_due(*, uow: UnitOfWorkFactory, ctx: Context, batch_size: int = 500,
+def run_due(*, uow: UnitOfWorkFactory, ctx: Context, batch_size: int = 100,
             report: NurtureReport | None = None) -> NurtureReport:
     """Run every member's due steps, a batch per transaction."""
     report = report or NurtureReport()
@@ -229,46 +230,64 @@ def on_form_submitted(uow: UnitOfWork, ctx: Context, *, contact_id: int, form_ke
                         library=library, at=at) for a in responders)
 
 
-def answer_milestones(uow: UnitOfWork, ctx: Context, report: NurtureReport, *,
-                      since: float | None = None, limit: int = 10_000) -> None:
-    """Queue milestone autoresponders for contacts that reached one recently (since
-    ``since``, at most MILESTONE_LOOKBACK ago) and were not answered yet; the dedupe key
-    makes each contact get each autoresponder once."""
+def _milestone_answers_due(uow: UnitOfWork, ctx: Context, *, since: float | None,
+                           limit: int) -> list[tuple[Autoresponder, list[int]]]:
+    """Each milestone autoresponder with the contacts that reached its milestone recently
+    (since ``since``, at most MILESTONE_LOOKBACK ago) and were not answered yet."""
     now = ctx.clock.now()
     start = now - MILESTONE_LOOKBACK if since is None else max(since, now - MILESTONE_LOOKBACK)
-    library: list[ContentItem] | None = None
+    due = []
     for responder in ctx.config.nurture.autoresponders:
         if responder.trigger != "milestone" or responder.match is None:
             continue
-        occasion = f"milestone:{responder.match}"
-        for contact_id in uow.enrollments.reached_milestone(
-                responder.match, start, limit,
-                unanswered=(f"auto:{responder.key}:", f":{occasion}")):
-            contact = uow.contacts.get(contact_id)
-            if contact is None or not contact.email:
-                continue
-            library = library if library is not None else uow.content.active()
-            if _respond(uow, ctx, contact, responder_key=responder.key, occasion=occasion,
-                        item_key=responder.item, maturities=responder.maturities,
-                        priority=responder.priority, library=library, at=now):
-                report.autoresponses += 1
+        due.append((responder, uow.enrollments.reached_milestone(
+            responder.match, start, limit,
+            unanswered=(f"auto:{responder.key}:", f":milestone:{responder.match}"))))
+    return due
+
+
+def _answer(uow: UnitOfWork, ctx: Context, report: NurtureReport, responder: Autoresponder,
+            contact_ids: Sequence[int], library: list[ContentItem]) -> None:
+    now = ctx.clock.now()
+    for contact_id in contact_ids:
+        contact = uow.contacts.get(contact_id)
+        if contact is None or not contact.email:
+            continue
+        if _respond(uow, ctx, contact, responder_key=responder.key,
+                    occasion=f"milestone:{responder.match}", item_key=responder.item,
+                    maturities=responder.maturities, priority=responder.priority,
+                    library=library, at=now):
+            report.autoresponses += 1
 
 
 SYNC_MARGIN = 300.0  # a change committed this long after its timestamp is still caught
 
 
-def tick(*, uow: UnitOfWorkFactory, ctx: Context, batch_size: int = 500,
+def tick(*, uow: UnitOfWorkFactory, ctx: Context, batch_size: int = 100,
          changed_since: float | None = None) -> NurtureReport:
     """One nurture pass: sync members, answer milestones, run due steps. With
     ``changed_since`` (the start of the previous pass) it looks only at what changed since;
-    without, at every contact. Passes take turns (a second one waits for the first)."""
+    without, at every contact.
+
+    Milestone answers and due steps are committed a batch of ``batch_size`` contacts at a
+    time, so that other writers get the database in between; each batch is complete on its
+    own (a dedupe key per email, a member's step saved with the email it queued), so a pass
+    stopped half way sends nothing twice and the next one does what is left. Two passes at
+    once take turns batch by batch (each holds the pass lock)."""
     report = NurtureReport()
     since = None if changed_since is None else changed_since - SYNC_MARGIN
     with uow() as work:
         work.serialize("nurture")
         sync_members(work, ctx, report, changed_since=since)
-        answer_milestones(work, ctx, report, since=since)
+        due = _milestone_answers_due(work, ctx, since=since, limit=10_000)
         work.commit()
+    for responder, ids in due:
+        for start in range(0, len(ids), batch_size):
+            with uow() as work:
+                work.serialize("nurture")
+                _answer(work, ctx, report, responder, ids[start:start + batch_size],
+                        work.content.active())
+                work.commit()
     return run_due(uow=uow, ctx=ctx, batch_size=batch_size, report=report)
 
 

@@ -11,7 +11,7 @@ from leadflow.services.context import Context
 
 
 def refresh_expired_temperatures(
-    *, uow_factory: Callable[[], UnitOfWork], ctx: Context, batch: int = 2000,
+    *, uow_factory: Callable[[], UnitOfWork], ctx: Context, batch: int = 500,
 ) -> int:
     """Recompute every temperature whose reading expired; return how many were refreshed.
 

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from leadflow.domain.errors import InvalidInput
+from leadflow.domain.errors import ConcurrentChange, InvalidInput
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+# How long a writer waits for SQLite's write lock before giving up with "database is locked".
+BUSY_TIMEOUT_SECONDS = 30.0
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA cache_size=-200000")
-    cur.execute("PRAGMA temp_store=MEMORY")
-    cur.close()
+def _sqlite_pragmas(busy_timeout: float) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cur.execute("PRAGMA cache_size=-200000")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.close()
+    return on_connect
 
 
 def _json_dumps(value: Any) -> str:
@@ -49,8 +57,16 @@ def make_engine(url: str) -> Engine:
                            field="LEADFLOW_DATABASE_URL") from None
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30}, **JSON_OPTIONS)
-    event.listen(engine, "connect", _sqlite_pragmas)
+    # A writer waits this long for another's write lock (sqlite:///PATH?timeout=SECONDS).
+    raw = parsed.query.get("timeout")
+    given = raw if raw is None or isinstance(raw, str) else raw[-1]
+    try:
+        busy_timeout = BUSY_TIMEOUT_SECONDS if given is None else float(given)
+    except ValueError:
+        raise InvalidInput(f"not a number of seconds: timeout={given!r}",
+                           field="LEADFLOW_DATABASE_URL") from None
+    engine = create_engine(url, connect_args={"timeout": busy_timeout}, **JSON_OPTIONS)
+    event.listen(engine, "connect", _sqlite_pragmas(busy_timeout))
     return engine
 
 
@@ -68,3 +84,86 @@ def migrate(engine: Engine) -> None:
 
 def has_schema(engine: Engine) -> bool:
     return inspect(engine).has_table("contacts")
+
+
+# PostgreSQL: lock_not_available (lock_timeout), query_canceled (statement_timeout).
+BUSY_SQLSTATES = {"55P03", "57014"}
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the database was too busy to take this work in
+    time: SQLite's write lock held by another writer for longer than the busy timeout, or a
+    PostgreSQL lock or statement timeout. Running the same work later gets past it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        orig = current.orig if isinstance(current, DBAPIError) else current
+        if getattr(orig, "sqlstate", None) in BUSY_SQLSTATES:
+            return True
+        if isinstance(orig, sqlite3.OperationalError) and "is locked" in str(orig):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _said(exc: BaseException) -> str:
+    """What the database said, in one line: the first line of the deepest cause."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
+
+
+def try_again_later(exc: BaseException) -> str | None:
+    """Why work that failed with ``exc`` only has to run again later, in one line (the
+    database was busy, or a concurrent change got in the way); None if it is a real failure."""
+    if is_busy(exc):
+        return f"the database was busy: {_said(exc)}"
+    if isinstance(exc, ConcurrentChange):
+        return f"a concurrent change got in the way: {_said(exc)}"
+    return None
+
+
+# SQLite lets one writer at a time hold the database, and a writer kept waiting by
+# busy_timeout tries again only every 100 ms: a job that commits and at once begins its next
+# transaction retakes the lock before anyone waiting has tried again, so however short its
+# transactions it shuts every other writer out until it is done (and they give up with
+# "database is locked" after the busy timeout). A job's units of work therefore leave the lock
+# free for a moment, longer than that 100 ms, after each stretch of TURN_SECONDS of writing.
+TURN_SECONDS = 1.0
+TURN_GAP_SECONDS = 0.15
+_turns = threading.local()  # per thread: when its last transaction ended, when its turn began
+T = TypeVar("T")
+
+
+def _transaction_ended(_conn: Any) -> None:
+    _turns.ended = time.monotonic()
+
+
+def taking_turns(engine: Engine, factory: Callable[[], T], *, turn: float = TURN_SECONDS,
+                 gap: float = TURN_GAP_SECONDS) -> Callable[[], T]:
+    """``factory`` (of units of work on ``engine``) for a job that writes batch after batch:
+    on SQLite, once a thread has opened units back to back for ``turn`` seconds, it leaves
+    the write lock free ``gap`` seconds before the next, so that other writers (web requests,
+    the relay, other jobs and processes) take their turn. PostgreSQL locks rows, not the
+    database: ``factory`` itself."""
+    if engine.dialect.name != "sqlite":
+        return factory
+    for name in ("commit", "rollback"):
+        if not event.contains(engine, name, _transaction_ended):
+            event.listen(engine, name, _transaction_ended)
+
+    def next_unit() -> T:
+        now = time.monotonic()
+        ended = getattr(_turns, "ended", float("-inf"))
+        began = getattr(_turns, "began", None)
+        if began is None or now - ended >= gap:  # the lock was left free: a new turn begins
+            _turns.began = now
+        elif now - began >= turn:
+            time.sleep(gap - (now - ended))
+            _turns.began = time.monotonic()
+        return factory()
+
+    return next_unit

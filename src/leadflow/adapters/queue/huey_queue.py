@@ -11,6 +11,7 @@ from typing import Any
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
+from leadflow.adapters.db.engine import try_again_later
 from leadflow.domain.errors import InvalidInput, Unavailable
 
 log = logging.getLogger("leadflow.queue")
@@ -69,8 +70,12 @@ class RelayLoop:
         while not self._stop.is_set():
             try:
                 busy = self.step()
-            except Exception:  # a failed round is logged; the next one tries again
-                log.exception("relay round failed")
+            except Exception as exc:  # a failed round is logged; the next one tries again
+                reason = try_again_later(exc)
+                if reason is not None:  # one line, not a traceback
+                    log.warning(f"relay round: {reason}; trying again at the next round")
+                else:
+                    log.exception("relay round failed")
                 busy = 0
             if not busy:
                 self._stop.wait(self.interval)
