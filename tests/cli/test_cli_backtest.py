@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -27,8 +28,8 @@ def test_the_command_line(cli_app: App, clock: FakeClock, tmp_path: Path) -> Non
     assert "Replayed 6 contacts" in shown.output
     assert "MQL threshold (mql)" in shown.output
     assert "SQL (hand-off) threshold" in shown.output
-    assert "│ 10        │ 6       │ 2      │ 33.3%     │ 100.0% │ 1.0  │" in shown.output
-    assert "Suggested MQL threshold: 10 (recall 1.000; current 40)" in shown.output
+    assert re.search(r"│ 10 ★ +│ 6 +│ 2 +│ 33\.3% +│ 100\.0% +│ 1\.0 +│", shown.output)
+    assert "★ suggested MQL threshold: 10 (recall 1.000); • current: 40." in shown.output
     assert "┃ recall ┃ lift" in shown.output  # the metric's column once
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nstages: [\n", encoding="utf-8")

@@ -199,8 +199,9 @@ def test_who_is_replayed(app: App, clock: FakeClock) -> None:
 
 def test_customers_imported_as_such_are_left_out(app: App, clock: FakeClock,
                                                  tmp_path: Path) -> None:
-    """A contact imported as a customer bought at some unknown time (the import's stands in):
-    it would only blur every threshold's recall and days."""
+    """A contact imported as a customer bought at some unknown time (the import's stands in),
+    and one with no behaviour before buying could not be flagged by any threshold: both
+    would only blur every threshold's recall and days."""
     made = make_history(app, clock, people=5)
     mapping = tmp_path / "customers.yaml"
     mapping.write_text('name: customers\nid: ref\nstage:\n  key: customer\n'
@@ -214,9 +215,15 @@ def test_customers_imported_as_such_are_left_out(app: App, clock: FakeClock,
     done = import_contacts(uow_factory=app.uow, ctx=app.ctx, mapping=spec, rows=source.rows(),
                            total=source.total, progress=NullProgress())
     assert not done.bad
+    # and one who bought through sales before any tracked behaviour
+    walk_in = good_fit_contact(app, "walkin@acme.example")
+    assert walk_in.id is not None
+    deal = create_opportunity(uow_factory=app.uow, ctx=app.ctx, contact_id=walk_in.id,
+                              name="Walk-in", amount=500, currency="EUR")
+    win_opportunity(uow_factory=app.uow, ctx=app.ctx, opportunity_id=deal.id)
     report = backtest(app)
     assert (report.contacts, report.customers, report.left_out) == (
-        len(made.ids), len(made.bought), 2)
+        len(made.ids), len(made.bought), 3)
 
 
 def test_an_empty_install(app: App) -> None:

@@ -299,8 +299,10 @@ def test_thresholds_as_written(text: str, expected: list[float]) -> None:
 
 
 @pytest.mark.parametrize(("text", "says"), [
-    ("", "at least one"), ("ten", "'ten' is not a threshold"), ("10:5:1", "not a threshold"),
+    ("", "at least one"), ("ten", "'ten' is not a threshold"),
+    ("10:5:1", "lower number to the higher"),
     ("1:2:0", "not a threshold"), ("-5", "positive"), ("nan", "positive"),
+    ("80:20:10", "from the lower number to the higher"),
     ("1:1000:1", "at most 200"), ("10:20", "not a threshold"),
     ("1:inf:1", "not a threshold"), ("0:1e308:1e-308", "not a threshold"),
     ("1e-320:1:1e-320", "not a threshold"), ("1:200:1,201:300:1", "at most 200"),

@@ -98,7 +98,7 @@ def test_each_problem_is_named_at_its_field(web: Any, app: App, people: People) 
         "content": "version: 1\nstages:\n  - key: suspect\n    role: nowhere\n"})
     assert answer.status_code == 422
     html = answer.text
-    for name, says in (("mql", "&#39;ten&#39; is not a threshold"), ("sql", "at most 200"),
+    for name, says in (("mql", "ten is not a threshold. Write numbers"), ("sql", "at most 200"),
                        ("metric", "Choose a metric"), ("min_flagged", "1 or more"),
                        ("created_before", "like 2026-06-01"),
                        ("content", "has problems")):
@@ -136,7 +136,7 @@ def test_in_french(web: Any, app: App, people: People, clock: FakeClock) -> None
     client = web().login(people.marketer)
     client.post("/language", {"lang": "fr", "next": "/analytics/backtest"})
     form = client.get("/analytics/backtest").text
-    assert "Lancer le backtest" in form
+    assert "Lancer sous la configuration en vigueur" in form
     done = _finished(client, client.post("/analytics/backtest", {"candidate": "in_force"}))
     assert "Seuil MQL" in done.text
     assert "Comment le lire" in done.text
@@ -155,6 +155,12 @@ def test_in_the_browser(browse: Any, app: App, people: People, clock: FakeClock)
     assert page.locator("#sweep-mql tr.suggested").count() == 1
     assert page.locator("#sweep-mql svg").is_visible()
     screenshot(page, "backtest")
+    page.goto("/analytics/backtest")
+    page.click("#candidate summary")
+    page.fill("#f-content", candidate_text())
+    page.click("#run-candidate")
+    page.wait_for_selector("#sweep-mql", timeout=60_000)
+    assert "the candidate configuration" in page.locator("#backtest-summary").inner_text()
 
 
 def test_one_at_a_time(web: Any, app: App, people: People, clock: FakeClock,

@@ -354,10 +354,23 @@ def default_thresholds(current: float) -> list[float]:
     return [round(step * k, 6) for k in range(1, 13)]
 
 
+class BadThresholds(InvalidInput):
+    """Thresholds written wrong; ``problem`` says how (for pages that word it themselves):
+    too_long, format, reversed, too_many, none, not_positive; ``part``: the piece at fault."""
+
+    def __init__(self, message: str, *, field: str, problem: str, part: str = "") -> None:
+        super().__init__(message, field=field)
+        self.problem = problem
+        self.part = part
+
+
 def parse_thresholds(text: str, *, field_name: str) -> list[float]:
     """``20,30,45`` or ``10:120:10`` (from, to, step; both ends included), or both."""
+    def bad(message: str, problem: str, part: str = "") -> BadThresholds:
+        return BadThresholds(message, field=field_name, problem=problem, part=part)
+
     if len(text) > 2000:
-        raise InvalidInput("that is too long a list of thresholds", field=field_name)
+        raise bad("that is too long a list of thresholds", "too_long")
     values: set[float] = set()
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -366,26 +379,25 @@ def parse_thresholds(text: str, *, field_name: str) -> list[float]:
             if ":" in part:
                 low, high, step = (float(x) for x in part.split(":"))
                 span = (high - low) / step if step > 0 else math.nan
-                if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(span)) \
-                        or high < low:
+                if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(span)):
                     raise ValueError
+                if high < low:
+                    raise bad(f"{part!r}: a range goes from the lower number to the higher "
+                              "(10:120:10)", "reversed", part)
                 n = math.floor(span + 1e-9) + 1
                 if n > MAX_THRESHOLDS:
-                    raise InvalidInput(
-                        f"{part!r} makes {n:,} thresholds; try at most {MAX_THRESHOLDS}",
-                        field=field_name)
+                    raise bad(f"{part!r} makes {n:,} thresholds; try at most "
+                              f"{MAX_THRESHOLDS}", "too_many", part)
                 values.update(round(low + i * step, 9) for i in range(n))
             else:
                 values.add(float(part))
         except ValueError:
-            raise InvalidInput(
-                f"{part!r} is not a threshold: write numbers separated by commas (20,30,45) or "
-                "a range from:to:step (10:120:10)", field=field_name) from None
+            raise bad(f"{part!r} is not a threshold: write numbers separated by commas "
+                      "(20,30,45) or a range from:to:step (10:120:10)", "format", part) from None
         if len(values) > MAX_THRESHOLDS:
-            raise InvalidInput(f"try at most {MAX_THRESHOLDS} thresholds at once",
-                               field=field_name)
+            raise bad(f"try at most {MAX_THRESHOLDS} thresholds at once", "too_many")
     if not values:
-        raise InvalidInput("give at least one threshold", field=field_name)
+        raise bad("give at least one threshold", "none")
     if any(not math.isfinite(v) or v <= 0 for v in values):
-        raise InvalidInput("thresholds are positive numbers", field=field_name)
+        raise bad("thresholds are positive numbers", "not_positive")
     return sorted(values)

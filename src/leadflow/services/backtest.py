@@ -46,7 +46,7 @@ class BacktestReport:
     created_before: float | None
     contacts: int
     customers: int
-    left_out: int  # imported as customers: their purchase time is the import's
+    left_out: int  # customers imported as such, or without behaviour before they bought
     sweeps: tuple[Sweep, ...]  # mql, then sql when the hand-off rule tests engagement
 
 
@@ -80,7 +80,11 @@ def run_backtest(*, reads: BacktestReads, ctx: Context, principal: Principal,
     for histories in reads.histories(won_stages=won, skip_stages=skip,
                                      created_before=created_before):
         for history in histories:
-            if history.created_as_customer:  # its purchase time is the import's, not a sale's
+            if history.created_as_customer or (
+                    history.converted_at is not None
+                    and not any(ts < history.converted_at for ts, _ in history.events)):
+                # Imported as a customer (its purchase time is the import's), or no behaviour
+                # recorded before it bought: no threshold could have flagged it first.
                 left_out += 1
                 continue
             # Fit is graded from the attributes as they are now, by each configuration's

@@ -27,30 +27,36 @@ def _num(value: float | None, form: str = ".3f") -> str:
     return "-" if value is None else format(value, form)
 
 
+CURRENT, SUGGESTED = "•", "★"
+
+
 def print_sweep(sweep: dict[str, Any]) -> None:
+    """One row per threshold; narrow enough for 80 columns (a pipe's width)."""
     metric = sweep["metric"]
     suggested = sweep["suggested"]
     extra = metric not in ("precision", "recall")  # else its column is there already
     rows = []
     for r in sweep["thresholds"]:
-        marks = [m for m, on in (("current", r["current"]), ("suggested", suggested is not None
-                 and r["threshold"] == suggested["threshold"])) if on]
-        rows.append([f"{r['threshold']:g}", r["flagged"], r["converted"], _pct(r["precision"]),
-                     _pct(r["recall"]), *([_num(r["scores"][metric])] if extra else []),
+        marks = (CURRENT if r["current"] else "") + (
+            SUGGESTED if suggested is not None and r["threshold"] == suggested["threshold"]
+            else "")
+        rows.append([f"{r['threshold']:g} {marks}".strip(), f"{r['flagged']:,}",
+                     f"{r['converted']:,}", _pct(r["precision"]), _pct(r["recall"]),
+                     *([_num(r["scores"][metric])] if extra else []),
                      _num(r["lift"], ".1f"), _num(r["median_days_saved"], ".1f"),
-                     _num(r["median_days_ahead"], ".1f"), ", ".join(marks)])
+                     _num(r["median_days_ahead"], ".1f")])
     kind = KIND_NAMES.get(sweep["kind"], sweep["kind"])
     table(f"{kind} threshold ({sweep['rule']}): base rate {_pct(sweep['base_rate'])}",
-          ["threshold", "flagged", "buyers", "precision", "recall",
-           *([metric] if extra else []), "lift", "days saved", "days ahead", ""], rows)
+          ["score ≥", "flagged", "buyers", "prec.", "recall", *([metric] if extra else []),
+           "lift", "days\nsaved", "days\nahead"], rows)
     if suggested is None:
         console.print(f"No {kind} threshold flags {sweep['min_flagged']} contacts or more: "
                       "nothing to suggest.", highlight=False)
     else:
         console.print(
-            f"Suggested {kind} threshold: {suggested['threshold']:g} ({metric} "
-            f"{_num(suggested['scores'][metric])}; current {sweep['current']:g}).",
-            highlight=False)
+            f"{SUGGESTED} suggested {kind} threshold: {suggested['threshold']:g} ({metric} "
+            f"{_num(suggested['scores'][metric])}); {CURRENT} current: "
+            f"{sweep['current']:g}.", highlight=False)
 
 
 @app.command("backtest")
@@ -100,8 +106,9 @@ def backtest_cmd(
     console.print(f"Replayed {body['contacts']:,} contacts ({body['customers']:,} became "
                   f"customers) under {source}, {body['config_version']}.", highlight=False)
     if body["left_out"]:
-        console.print(f"Left out: {body['left_out']:,} contacts imported as customers (when "
-                      "they bought is not known).", highlight=False)
+        console.print(f"Left out: {body['left_out']:,} customers imported as such or with no "
+                      "behaviour recorded before they bought (no threshold could flag them "
+                      "first).", highlight=False)
     for sweep in body["sweeps"]:
         print_sweep(sweep)
     if len(body["sweeps"]) == 1:

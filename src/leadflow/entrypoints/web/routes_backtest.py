@@ -20,7 +20,9 @@ from leadflow.adapters.db.backtest_reads import SqlBacktestReads
 from leadflow.bootstrap import App
 from leadflow.domain.backtest import (
     DEFAULT_MIN_FLAGGED,
+    MAX_THRESHOLDS,
     METRICS,
+    BadThresholds,
     Rule,
     parse_thresholds,
     threshold_rules,
@@ -53,6 +55,12 @@ def _metrics(_: Translate) -> list[tuple[str, str]]:
              "f0.5": _("F0.5: precision counts twice as much"),
              "precision": _("Precision"), "recall": _("Recall")}
     return [(m, names[m]) for m in METRICS]
+
+
+def _metric_names(_: Translate) -> dict[str, str]:
+    """How each metric heads a column."""
+    return {"f1": "F1", "f2": "F2", "f0.5": _("F0.5"), "precision": _("Precision"),
+            "recall": _("Recall")}
 
 
 def _in_force_text(request: Request) -> str:
@@ -108,8 +116,8 @@ def _choices(form: FormData, viewer: Viewer
         try:
             asked[name] = parse_thresholds(_text(form, name), field_name=name) \
                 if _text(form, name) else None
-        except InvalidInput as exc:
-            errors[name] = _(exc.message)
+        except BadThresholds as exc:
+            errors[name] = _threshold_problem(exc, _)
     if asked["metric"] not in METRICS:
         errors["metric"] = _("Choose a metric from the list.")
     try:
@@ -134,6 +142,20 @@ def _choices(form: FormData, viewer: Viewer
             errors["content"] = _("The candidate configuration has problems: fix them first.")
             problems = located_problems(exc, text)
     return asked, errors, problems
+
+
+def _threshold_problem(exc: BadThresholds, _: Translate) -> str:
+    how = _("Write numbers separated by commas (20, 30, 45) or ranges from:to:step "
+            "(10:120:10).")
+    if exc.problem == "reversed":
+        return _("{part}: a range goes from the lower number to the higher.", part=exc.part)
+    if exc.problem == "too_many":
+        return _("Try at most {n} thresholds at once.", n=MAX_THRESHOLDS)
+    if exc.problem == "not_positive":
+        return _("Thresholds are numbers above 0.")
+    if exc.problem == "format":
+        return _("{part} is not a threshold.", part=exc.part) + " " + how
+    return how
 
 
 def _board(request: Request) -> ProgressBoard:
@@ -202,14 +224,14 @@ def backtest_result(operation_id: str, request: Request, viewer: WebUser) -> HTM
     charts = {}
     finished = operation.finished  # once: it may finish while this page is drawn
     if finished and not operation.error:
-        metric_names = dict(_metrics(_))
+        metric_names = _metric_names(_)
         for s in operation.result["sweeps"]:
             rows = s["thresholds"]
             charts[s["kind"]] = threshold_chart(
                 [f"{r['threshold']:g}" for r in rows],
                 [(_("precision"), [r["precision"] for r in rows]),
                  (_("recall"), [r["recall"] for r in rows])]
-                + ([(metric_names[s["metric"]].split(":")[0],
+                + ([(metric_names[s["metric"]],
                      [r["scores"][s["metric"]] for r in rows])]
                    if s["metric"] not in ("precision", "recall") else []),
                 flagged=(_("contacts flagged (right axis)"), [r["flagged"] for r in rows]),
@@ -217,5 +239,4 @@ def backtest_result(operation_id: str, request: Request, viewer: WebUser) -> HTM
                 _("SQL (hand-off) threshold"))
     return page(request, viewer, "analytics_backtest_result.html", title=_("Backtest"),
                 views=analytics_views(viewer), operation=operation, finished=finished,
-                charts=charts,
-                metric_names=dict(_metrics(_)))
+                charts=charts, metric_names=_metric_names(_))
