@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.backtest_reads import SqlBacktestReads
 from leadflow.adapters.db.read_models import funnel
 from leadflow.bootstrap import App
 from leadflow.config import Settings
 from leadflow.demo.install import install_demo
+from leadflow.domain.backtest import replay, threshold_rules
 from leadflow.domain.errors import Conflict
 from leadflow.domain.ports import NullProgress
 from leadflow.services.rescore import check_scores
@@ -82,3 +85,23 @@ def test_demo_contacts_follow_the_stage_rules(app: App) -> None:
             assert stage == "disqualified", cid
         if stage == "closed":
             assert email is None, cid
+
+
+def test_demo_milestones_are_dated_when_they_were_reached(app: App) -> None:
+    """An engagement milestone is dated at the event that took the contact's engagement since
+    its recycle to the threshold — as the engine, fed the events one by one, would have (the
+    backtest's replay is that engine); none is dated after now."""
+    install_demo(app, contacts=600, seed=9, progress=NullProgress())
+    rules = threshold_rules(app.config)
+    with app.engine.connect() as conn:
+        recorded = dict(conn.execute(select(t.milestones.c.contact_id, t.milestones.c.reached_at)
+                                     .where(t.milestones.c.key == "mql")).all())
+        latest = conn.execute(select(func.max(t.milestones.c.reached_at))).scalar()
+        histories = [h for found in SqlBacktestReads(conn).histories(
+            won_stages=[], skip_stages=["closed"], created_before=None) for h in found]
+    assert latest <= app.clock.now()
+    assert len(recorded) > 50
+    for h in histories:
+        recycles = (h.contact.recycled_at,) if h.contact.recycled_at is not None else ()
+        expected = replay(replace(h, recycles=recycles), app.config, rules).first_at("mql", 40)
+        assert recorded.get(h.contact.id) == pytest.approx(expected), h.contact.id

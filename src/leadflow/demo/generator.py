@@ -513,7 +513,7 @@ class Generator:
         for k, raw_id in enumerate(ids):
             cid = int(raw_id)
             if depth[k] >= 2 and not recycled[k] and rng.random() < 0.85:
-                reach(cid, "sal", float(t_handoff[k]) + rng.uniform(3600, 48 * 3600),
+                reach(cid, "sal", min(now, float(t_handoff[k]) + rng.uniform(3600, 48 * 3600)),
                       "user:demo-rep")
             answers: dict[str, Any] = {}
             if depth[k] >= 3:

@@ -6,6 +6,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import numpy as np
+import polars as pl
 
 from leadflow.adapters.db.bulk_load import (
     analyze,
@@ -86,8 +87,9 @@ def install_demo(app: App, *, contacts: int, seed: int, progress: Progress,
                 write(pending.pop(s).result())
     progress.finish()
     end_load(app.engine, ["accounts", "contacts"])
-    app.bulk_scoring().rescore(progress)
-    totals["mql"] = mark_engagement_milestones(app.engine, app.config)
+    crossings: list[pl.DataFrame] = []
+    app.bulk_scoring().rescore(progress, crossings=crossings)
+    totals["mql"] = mark_engagement_milestones(app.engine, app.config, crossings)
     refresh_all_temperatures(app.engine, app.settings.resolved_database_url, app.config,
                              now=now, progress=progress)
     totals.update(install_sales_team(app, seed=seed))

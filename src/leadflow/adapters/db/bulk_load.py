@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, bindparam, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.repositories import SqlEventRepository
@@ -99,25 +99,26 @@ def analyze(engine: Engine) -> None:
         conn.execute(text("ANALYZE"))
 
 
-def mark_engagement_milestones(engine: Engine, config: LifecycleConfig) -> int:
-    """Set-based, for bulk loads: milestones whose rule is an engagement threshold, for the
-    contacts whose score stands at or above it (dated at their last scored event)."""
-    inserted = 0
+def mark_engagement_milestones(engine: Engine, config: LifecycleConfig,
+                               found: list[pl.DataFrame]) -> int:
+    """For bulk loads: the milestones whose rule is an engagement threshold, each dated when
+    the contact's engagement first reached it (``PolarsBulkScoring.engagement_crossings``, by
+    range), for contacts not erased that do not have it yet. How many were written."""
     erased = [s.key for s in config.stages_with_role("erased")]
-    for m in config.milestones:
-        if m.when is None or m.when.op != "engagement_at_least":
-            continue
-        with engine.begin() as conn:
-            result = conn.execute(text(
-                "INSERT INTO milestones (contact_id, key, reached_at, actor, config_version) "
-                "SELECT id, CAST(:key AS VARCHAR(50)), s.engagement_t0, 'rule', "
-                "CAST(:version AS VARCHAR(200)) FROM contacts "
-                "JOIN contact_scores s ON s.contact_id = contacts.id "
-                "WHERE s.engagement_score >= :threshold AND s.engagement_t0 IS NOT NULL "
-                "AND stage NOT IN :erased AND NOT EXISTS (SELECT 1 FROM milestones m "
-                "WHERE m.contact_id = contacts.id AND m.key = :key)"
-            ).bindparams(bindparam("erased", expanding=True)),
-                {"key": m.key, "version": config.config_version,
-                 "threshold": m.when.number, "erased": erased})
-            inserted += result.rowcount or 0
-    return inserted
+    crossings = pl.concat(found) if found else None
+    if crossings is None or crossings.height == 0:
+        return 0
+    keys = crossings["key"].unique().to_list()
+    with engine.begin() as conn:
+        m, c = t.milestones.c, t.contacts.c
+        have = pl.DataFrame(
+            [tuple(r) for r in conn.execute(select(m.contact_id, m.key).where(m.key.in_(keys)))],
+            schema={"contact_id": pl.Int64, "key": pl.Utf8}, orient="row")
+        gone = pl.DataFrame(
+            [(r[0],) for r in conn.execute(select(c.id).where(c.stage.in_(erased)))],
+            schema={"contact_id": pl.Int64}, orient="row")
+        rows = crossings.join(have, on=["contact_id", "key"], how="anti").join(
+            gone, on="contact_id", how="anti").with_columns(
+            pl.lit("rule").alias("actor"), pl.lit(config.config_version).alias("config_version"))
+        return insert_frame(conn, "milestones", rows.select(
+            "contact_id", "key", "reached_at", "actor", "config_version"))

@@ -217,9 +217,10 @@ class PolarsBulkScoring:
 
     # ------------------------------------------------------------------ computing
 
-    def score_range(self, low: int, high: int, shape_rules: pl.DataFrame,
-                    shape_signals: pl.DataFrame, watermark: int) -> pl.DataFrame:
-        """SCORE_COLUMNS for each contact of the range with events that score or signal."""
+    def range_inputs(self, low: int, high: int, watermark: int
+                     ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The range's events (contact_id, ts, shape_id; in that order) and its contacts'
+        latest recycles (contact_id, recycled_at)."""
         # SQLite walks ix_events_contact_ts for this, already in order; PostgreSQL may
         # prefer to scan and leave the sort to Polars.
         order = " ORDER BY contact_id, ts" if self.url.startswith("sqlite") else ""
@@ -229,7 +230,15 @@ class PolarsBulkScoring:
             f"AND id <= {int(watermark)}{order}"))
         recycled = self._read(
             f"SELECT id AS contact_id, recycled_at FROM contacts "
-            f"WHERE id >= {int(low)} AND id < {int(high)} AND recycled_at IS NOT NULL")
+            f"WHERE id >= {int(low)} AND id < {int(high)} AND recycled_at IS NOT NULL"
+        ).select(pl.col("contact_id").cast(pl.Int64), pl.col("recycled_at").cast(pl.Float64))
+        return events, recycled
+
+    def score_range(self, low: int, high: int, shape_rules: pl.DataFrame,
+                    shape_signals: pl.DataFrame, watermark: int,
+                    inputs: tuple[pl.DataFrame, pl.DataFrame] | None = None) -> pl.DataFrame:
+        """SCORE_COLUMNS for each contact of the range with events that score or signal."""
+        events, recycled = inputs or self.range_inputs(low, high, watermark)
         scores = self.score_frame(events, shape_rules, recycled)
         signals = self.signals_frame(events, shape_signals)
         return scores.join(signals, on="contact_id", how="full", coalesce=True).with_columns(
@@ -239,10 +248,12 @@ class PolarsBulkScoring:
         ).select(SCORE_COLUMNS).sort("contact_id")
 
     def rescore_range(self, low: int, high: int, shape_rules: pl.DataFrame,
-                      shape_signals: pl.DataFrame, watermark: int) -> pl.DataFrame:
+                      shape_signals: pl.DataFrame, watermark: int,
+                      inputs: tuple[pl.DataFrame, pl.DataFrame] | None = None
+                      ) -> pl.DataFrame:
         """Every stored contact of the range with its recomputed values (zero without scored
         events), their fingerprint, and whether it differs from the stored one."""
-        scores = self.score_range(low, high, shape_rules, shape_signals, watermark)
+        scores = self.score_range(low, high, shape_rules, shape_signals, watermark, inputs)
         stored = self._read(
             f"SELECT contact_id, rescored AS stored FROM contact_scores "
             f"WHERE contact_id >= {int(low)} AND contact_id < {int(high)} ORDER BY contact_id"
@@ -282,11 +293,12 @@ class PolarsBulkScoring:
         return _json_objects(last.select((pl.col("key") // n_signals).alias("contact_id"),
                                          entry.alias("entry")), "entry", "signals")
 
-    def score_frame(self, events: pl.DataFrame, shape_rules: pl.DataFrame,
-                    recycled: pl.DataFrame) -> pl.DataFrame:
-        """One row per contact with matching events: score at t0, breakdown, caps state and
-        the engagement that stood at its last recycle."""
-        h = self.h
+    def _awarded(self, events: pl.DataFrame, shape_rules: pl.DataFrame
+                 ) -> tuple[pl.DataFrame, pl.Series, int]:
+        """Each scoring (event, rule) with the points it was awarded after caps, in (contact,
+        rule, time) order: ``key`` (contact × rules + rule number), ``ts``, ``t0`` (the
+        contact's last scored event), ``awarded``, the cap state; the rule names by number,
+        and how many rules."""
         rule_ids = _indexed([r.key for r in self.config.rules], "rule", "rule_idx")
         n_rules = max(rule_ids.height, 1)
         by_key = {r.key: r for r in self.config.rules}
@@ -330,6 +342,14 @@ class PolarsBulkScoring:
             .otherwise(gain * pl.col("points").sign()).alias("awarded"),
             used.alias("used"),
         )
+        return rows, names, n_rules
+
+    def score_frame(self, events: pl.DataFrame, shape_rules: pl.DataFrame,
+                    recycled: pl.DataFrame) -> pl.DataFrame:
+        """One row per contact with matching events: score at t0, breakdown, caps state and
+        the engagement that stood at its last recycle."""
+        h = self.h
+        rows, names, n_rules = self._awarded(events, shape_rules)
         sums = rows.select(
             "key", (pl.col("awarded") * (2.0 ** ((pl.col("ts") - pl.col("t0")) / h)))
             .alias("decayed"),
@@ -375,6 +395,51 @@ class PolarsBulkScoring:
             pl.col("baseline").fill_null(0.0),
         ).sort("contact_id")
 
+    def engagement_crossings(self, events: pl.DataFrame, recycled: pl.DataFrame,
+                             shape_rules: pl.DataFrame) -> pl.DataFrame:
+        """(contact_id, key, reached_at): for each milestone whose rule is an engagement
+        threshold, when each contact of ``events`` first had that much engagement since its
+        recycle — the time of the event that took it there, as the engine would have set the
+        milestone had the events come one by one.
+
+        The score right after event k is ``2^(-(t_k - r)/h) · Σ_{j≤k} a_j 2^((t_j - r)/h)``,
+        a running sum per contact from its first event r; a recycle starts a new sum (evidence
+        since the recycle), and the milestone takes the earlier crossing of the two.
+        """
+        tests = [(m.key, m.when.number) for m in self.lifecycle.milestones
+                 if m.when is not None and m.when.op == "engagement_at_least"]
+        empty = pl.DataFrame(schema={"contact_id": pl.Int64, "key": pl.Utf8,
+                                     "reached_at": pl.Float64})
+        if not tests:
+            return empty
+        rows, _, n_rules = self._awarded(events, shape_rules)
+        h = self.h
+        per = rows.group_by((pl.col("key") // n_rules).alias("contact_id"), "ts").agg(
+            pl.col("awarded").sum()
+        ).join(recycled, on="contact_id", how="left").with_columns(
+            (pl.col("recycled_at").is_not_null() & (pl.col("ts") > pl.col("recycled_at")))
+            .cast(pl.Int8).alias("part"),
+        ).sort("contact_id", "ts")
+        run = ["contact_id", "part"]
+        age = (pl.col("ts") - pl.col("ts").first().over(run)) / h
+        per = per.with_columns(age.alias("age")).filter(pl.col("age") < 1000)  # 2^1000: finite
+        per = per.with_columns(
+            ((pl.col("awarded") * 2.0 ** pl.col("age")).cum_sum().over(run)
+             * 2.0 ** -pl.col("age")).alias("score"))
+        found = [per.filter(pl.col("score") >= number).group_by("contact_id").agg(
+            pl.col("ts").min().alias("reached_at")).with_columns(pl.lit(key).alias("key"))
+            for key, number in tests]
+        return pl.concat(found).select("contact_id", "key", "reached_at") if found else empty
+
+    def changed_and_crossings(self, low: int, high: int, shape_rules: pl.DataFrame,
+                              shape_signals: pl.DataFrame, watermark: int
+                              ) -> tuple[tuple[pl.DataFrame, int], pl.DataFrame]:
+        """``changed_in_range`` and ``engagement_crossings`` of a range, its events read once."""
+        inputs = self.range_inputs(low, high, watermark)
+        frame = self.rescore_range(low, high, shape_rules, shape_signals, watermark, inputs)
+        return ((frame.filter(pl.col("changed")), frame.height),
+                self.engagement_crossings(*inputs, shape_rules))
+
     def _ranges_scored(self, progress: Progress, job: Any
                        ) -> Iterator[tuple[int, int, Any]]:
         """(low, high, what ``job`` made of the range) for every range of contact ids, in
@@ -404,15 +469,24 @@ class PolarsBulkScoring:
         return [ScoreChunk(low, high, frame) for low, high, frame
                 in self._ranges_scored(progress, PolarsBulkScoring.rescore_range)]
 
-    def rescore(self, progress: Progress) -> tuple[int, int]:
+    def rescore(self, progress: Progress, *, crossings: list[pl.DataFrame] | None = None
+                ) -> tuple[int, int]:
         """Recompute every contact and store the ones that changed, in one transaction, each
         range written while the workers compute the next ones. Returns how many contacts
-        changed and the id of the last event counted (later ones arrived meanwhile)."""
+        changed and the id of the last event counted (later ones arrived meanwhile).
+        ``crossings``, if given, receives each range's ``engagement_crossings`` (a bulk load
+        dates its engagement milestones with them)."""
         with self.engine.begin() as conn:
             writer = _Writer(conn)
-            for _low, _high, (frame, contacts) in self._ranges_scored(
-                    progress, PolarsBulkScoring.changed_in_range):
-                writer.add(frame, contacts)
+            if crossings is None:
+                for _low, _high, (frame, contacts) in self._ranges_scored(
+                        progress, PolarsBulkScoring.changed_in_range):
+                    writer.add(frame, contacts)
+            else:
+                for _low, _high, ((frame, contacts), found) in self._ranges_scored(
+                        progress, PolarsBulkScoring.changed_and_crossings):
+                    writer.add(frame, contacts)
+                    crossings.append(found)
             changed = writer.finish()
             sync_queue_ranks(conn)
             return changed, self.last_watermark
