@@ -35,3 +35,6 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # The job queue says "Executing…" and "…executed in" for every job, several a second
+    # when mail goes out: what leadflow's own job logs say is enough below debug level.
+    logging.getLogger("huey").setLevel(logging.WARNING if level > logging.DEBUG else level)
