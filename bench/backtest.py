@@ -6,7 +6,7 @@ histories alone in the same run.
     python bench/backtest.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
 
 It only reads: the demo must be there already (`leadflow demo`, or bench/rescore.py for the
-1M-contact one). Prints, each the median of --runs runs:
+1M-contact one). Prints, each the median of --runs runs (1 by default) after a warm-up run:
 - baseline: streaming every contact's history (contact, account, events, conversion) through
   the backtest's reads, without replaying anything: the floor of any backtest;
 - the backtest of the configuration in force (12 MQL and 12 SQL thresholds), and of a
@@ -17,11 +17,8 @@ It only reads: the demo must be there already (`leadflow demo`, or bench/rescore
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
-from pathlib import Path
 
+from analytics import DEFAULT, median_s  # bench/ is the script's folder
 from sqlalchemy import func, select
 
 from leadflow.adapters.clock import SystemClock
@@ -34,22 +31,11 @@ from leadflow.domain.users import OPERATOR
 from leadflow.services.backtest import run_backtest
 from leadflow.services.context import Context
 
-DEFAULT = Path(__file__).parent / "data" / "leadflow.db"
-
-
-def median_s(fn: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=f"sqlite:///{DEFAULT}")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     engine = make_engine(args.database_url)
     config = load_config(None)

@@ -85,6 +85,19 @@ class WebClient:
         kwargs.setdefault("follow_redirects", False)
         return self.client.post(path, data=body, **kwargs)
 
+    def finished(self, started: Any, *, under: str) -> Any:
+        """The page a long operation redirected to (``started``, a 303 to a page under
+        ``under``), once its progress says it finished."""
+        assert started.status_code == 303, started.text
+        where = started.headers["location"]
+        assert where.startswith(under), where
+        operation = where.rsplit("/", 1)[1]
+        deadline = time.monotonic() + 60
+        while not self.client.get(f"/progress/{operation}").json()["finished"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        return self.get(where)
+
     def login(self, user: User | str, password: str = PASSWORD) -> WebClient:
         email = user if isinstance(user, str) else user.email
         self.get("/login")

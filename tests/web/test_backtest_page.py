@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -26,15 +25,7 @@ from tests.web.conftest import PASSWORD, People, WebClient, screenshot
 
 
 def _finished(client: WebClient, started: Any) -> Any:
-    assert started.status_code == 303, started.text
-    where = started.headers["location"]
-    assert where.startswith("/analytics/backtest/")
-    operation = where.rsplit("/", 1)[1]
-    deadline = time.monotonic() + 60
-    while not client.client.get(f"/progress/{operation}").json()["finished"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return client.get(where)
+    return client.finished(started, under="/analytics/backtest/")
 
 
 def _row(html: str, kind: str, threshold: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -198,15 +197,8 @@ def test_a_scoring_change_offers_the_rescore(web: Any, app: App, people: People,
     assert "Rescore every contact now" in page.text
     assert "Contacts to rescore: 1. It takes a few seconds" in page.text
     started = client.post("/settings/rescore")
-    assert started.status_code == 303
     status_page = started.headers["location"]
-    assert status_page.startswith("/settings/rescore/")
-    operation = status_page.rsplit("/", 1)[1]
-    deadline = time.monotonic() + 60
-    while not client.client.get(f"/progress/{operation}").json()["finished"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    done = client.get(status_page)
+    done = client.finished(started, under="/settings/rescore/")
     assert "Done: every contact was rescored" in done.text
     assert re.search(r'id="rescore-changed">1<', done.text)
     assert web().login(people.marketer).get(status_page).status_code == 403
