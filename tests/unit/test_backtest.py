@@ -221,6 +221,10 @@ def test_the_suggestion() -> None:
     assert suggest(rows[:5], metric="f1", min_flagged=10) == rows[3]
     assert suggest(rows, metric="f1", min_flagged=5) == rows[2]
     assert suggest(rows, metric="f1", min_flagged=1000) is None
+    # All else equal, the current threshold: nothing to change for nothing gained
+    same = [result(t, 300, 0.42, ahead=3.0) for t in (30, 40, 50)]
+    assert suggest(same, metric="f1", min_flagged=1) == same[0]
+    assert suggest(same, metric="f1", min_flagged=1, current=40) == same[1]
     # Equal precision: the one that catches more buyers, even if it flags more
     few, many = result(70, 10, 1.0, converted=10), result(80, 40, 1.0, converted=40)
     assert suggest([few, many], metric="precision", min_flagged=1) == many

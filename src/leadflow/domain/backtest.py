@@ -318,14 +318,15 @@ def try_threshold(tally: Tally, kind: str, threshold: float) -> ThresholdResult:
                            _median(saved), _median(ahead))
 
 
-def suggest(results: Iterable[ThresholdResult], *, metric: str, min_flagged: int
-            ) -> ThresholdResult | None:
+def suggest(results: Iterable[ThresholdResult], *, metric: str, min_flagged: int,
+            current: float | None = None) -> ThresholdResult | None:
     """The threshold with the best ``metric`` among those that flag at least ``min_flagged``
     contacts; on a tie, the one that catches more buyers, then flags fewer contacts, then
-    flags them sooner."""
-    def worth(r: ThresholdResult) -> tuple[float, int, int, float]:
+    flags them sooner, then the current one (nothing to change for nothing gained)."""
+    def worth(r: ThresholdResult) -> tuple[float, int, int, float, bool]:
         return (r.scores[metric] or 0.0, r.converted, -r.flagged,
-                -math.inf if r.median_days_ahead is None else r.median_days_ahead)
+                -math.inf if r.median_days_ahead is None else r.median_days_ahead,
+                r.threshold == current)
     eligible = [r for r in results if r.scores[metric] is not None and r.flagged >= min_flagged]
     return max(eligible, key=worth, default=None)
 
@@ -345,7 +346,8 @@ def sweep(tally: Tally, rule: Rule, thresholds: Sequence[float], *, metric: str,
     tried = sorted(set(thresholds) | {rule.current})
     results = tuple(try_threshold(tally, rule.kind, t) for t in tried)
     return Sweep(rule.kind, rule.key, rule.current, tally.contacts, tally.customers, results,
-                 metric, min_flagged, suggest(results, metric=metric, min_flagged=min_flagged))
+                 metric, min_flagged,
+                 suggest(results, metric=metric, min_flagged=min_flagged, current=rule.current))
 
 
 def default_thresholds(current: float) -> list[float]:
