@@ -26,6 +26,7 @@ from leadflow.config import Settings
 from leadflow.domain.errors import ConfigInvalid, InvalidInput
 from leadflow.domain.model import Contact
 from leadflow.domain.ports import NullProgress
+from leadflow.services import importing
 from leadflow.services.contacts import ContactIn, create_contact
 from leadflow.services.importing import ImportReport, import_contacts, import_stage
 from leadflow.services.moves import erase
@@ -202,6 +203,38 @@ def test_new_rows_are_written_a_chunk_at_a_time(app: App, tmp_path: Path) -> Non
     assert len(statements) < 2 * 200, len(statements)
     assert count(app, t.contacts) == 200
     assert count(app, t.stage_changes, t.stage_changes.c.to_stage == "lead") == 200
+
+
+def test_imported_contacts_tell_webhooks_as_contacts_added_one_by_one_do(
+        app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunk path writes to the outbox what the row-by-row path writes: a stage change
+    message for each stage change and a milestone message for each milestone (a chunk's first
+    rows, then the next rows forced one by one). It wrote none while it worked."""
+    data = slice_of(need(X_EDUCATION), 120, tmp_path / "leads.csv")
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    lines = data.read_text(encoding="utf-8").splitlines(keepends=True)
+    first.write_text("".join(lines[:61]), encoding="utf-8")
+    second.write_text(lines[0] + "".join(lines[61:]), encoding="utf-8")
+    assert run_import(app, first, "x_education").imported == 60
+
+    def topics() -> dict[str, int]:
+        with app.engine.connect() as conn:
+            return dict(conn.execute(select(t.outbox.c.topic, func.count())
+                                     .group_by(t.outbox.c.topic)).all())
+    batch = topics()
+    assert batch["stage.changed"] == count(app, t.stage_changes)
+    assert batch.get("milestone.reached", 0) == count(app, t.milestones)
+
+    def refuse(**_: object) -> int:
+        raise RuntimeError("the chunk path is off for this import")
+    monkeypatch.setattr(importing, "create_batch", refuse)
+    assert run_import(app, second, "x_education").imported == 60
+    both = topics()
+    assert both["stage.changed"] == count(app, t.stage_changes)
+    assert both.get("milestone.reached", 0) == count(app, t.milestones)
+    # 60 rows each way from the same file: each path told of every one of its stage changes
+    assert both["stage.changed"] - batch["stage.changed"] >= 2 * 60
+    assert batch["stage.changed"] >= 2 * 60  # first seen, then the move to the import stage
 
 
 # ------------------------------------------------------------------ Olist, with a joined file

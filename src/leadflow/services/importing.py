@@ -11,6 +11,7 @@ it, so importing the same file twice updates contacts and duplicates nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ from leadflow.services.import_row import ImportTarget, apply_row, identity_hashe
 from leadflow.services.import_rows import RowPlan, SourceRow, plan_row
 from leadflow.services.import_values import zone
 
+log = logging.getLogger("leadflow.import")
 IMPORTABLE_ROLES = ("entry", "interest", "handoff", "commit", "won")
 
 
@@ -137,7 +139,9 @@ def _write_plans(uow: UnitOfWork, ctx: Context, target: ImportTarget, plans: lis
             with uow.savepoint():
                 events = create_batch(uow=uow, ctx=ctx, plans=batch, target=target,
                                       stored=stored, now=now)
-        except Exception:  # any failure: redone row by row, which names each one
+        except Exception as exc:  # any failure: redone row by row, which names each one
+            log.info("import chunk redone row by row", extra={
+                "rows": len(batch), "error": f"{type(exc).__name__}: {exc}"})
             one_by_one = sorted(batch + one_by_one, key=lambda p: p.line)
         else:
             report.imported += len(batch)
