@@ -35,6 +35,15 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    # The job queue says "Executing…" and "…executed in" for every job, several a second
-    # when mail goes out: what leadflow's own job logs say is enough below debug level.
-    logging.getLogger("huey").setLevel(logging.WARNING if level > logging.DEBUG else level)
+    if level > logging.DEBUG:
+        handler.addFilter(_quiet_job_chatter)
+
+
+def _quiet_job_chatter(record: logging.LogRecord) -> bool:
+    """Leave out the job queue's "Executing…" / "…executed in" lines at info level — one per
+    job, several a second when mail goes out; its start, stop, retries and errors stay."""
+    if not record.name.startswith("huey") or record.levelno > logging.INFO:
+        return True
+    message = record.getMessage()
+    return not (message.startswith(("Executing ", "Enqueueing periodic task"))
+                or " executed in " in message)

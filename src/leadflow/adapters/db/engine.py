@@ -62,8 +62,10 @@ def make_engine(url: str) -> Engine:
     given = raw if raw is None or isinstance(raw, str) else raw[-1]
     try:
         busy_timeout = BUSY_TIMEOUT_SECONDS if given is None else float(given)
+        if not 0 <= busy_timeout < 86400:
+            raise ValueError
     except ValueError:
-        raise InvalidInput(f"not a number of seconds: timeout={given!r}",
+        raise InvalidInput(f"not a number of seconds from 0 to a day: timeout={given!r}",
                            field="LEADFLOW_DATABASE_URL") from None
     engine = create_engine(url, connect_args={"timeout": busy_timeout}, **JSON_OPTIONS)
     event.listen(engine, "connect", _sqlite_pragmas(busy_timeout))
@@ -103,7 +105,9 @@ def is_busy(exc: BaseException) -> bool:
             return True
         if isinstance(orig, sqlite3.OperationalError) and "is locked" in str(orig):
             return True
-        current = current.__cause__ or current.__context__
+        # Only what raised it on purpose (``raise … from``): an error that merely happened
+        # while a busy one was being handled is a failure of its own, to be seen in full.
+        current = current.__cause__
     return False
 
 
