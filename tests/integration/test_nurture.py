@@ -552,3 +552,26 @@ def test_held_email_does_not_go_once_the_contact_left_the_audience(
     last = inbox.to("moved@bigco.example")[-1]
     assert last["From"].addresses[0].display_name == "Doe, John"
     assert last["From"].addresses[0].addr_spec == "hello@acme.example"
+
+
+def test_an_email_interrupted_while_sending_counts_against_the_cap(app: App) -> None:
+    """A worker that stopped while sending may have handed the email over: it is failed, never
+    sent again — and counted against the frequency cap as if it went out."""
+    from leadflow.services.mail_sending import SendReport, claim_due
+    library(app)
+    cid = lead(app, "maybe@example.com")
+    clock: FakeClock = app.clock  # type: ignore[assignment]
+    with app.uow() as uow:
+        queue_mail(uow, contact_id=cid, category=MARKETING, template="content",
+                   dedupe_key="maybe", priority=5, at=clock.now())
+        uow.commit()
+    with app.uow() as uow:
+        claimed, _ = claim_due(uow=uow, ctx=app.ctx, batch_size=10, report=SendReport())
+        assert uow.mail.start_sending([m.id for m in claimed if m.id is not None])
+        uow.commit()
+    since = clock.now() - 86400
+    clock.advance(3601)
+    assert sweep_interrupted(uow=app.uow, ctx=app.ctx) == 1
+    with app.uow() as uow:
+        assert [r.status for r in rows(app, cid)] == ["failed"]
+        assert len(uow.mail.capped_sent_at(cid, since, [MARKETING])) == 1

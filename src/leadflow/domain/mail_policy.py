@@ -34,6 +34,10 @@ COMPLAINED = "complained"
 # so never sent again) → sent; or skipped (never to go) or failed.
 QUEUED, CLAIMED, SENDING = "queued", "claimed", "sending"
 SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
+# Why a message a worker stopped while sending is failed: it may have gone out, so it is never
+# sent again, and it counts against the frequency cap as if it had.
+INTERRUPTED_WHILE_SENDING = ("interrupted while sending; not sent again, so that nobody gets it "
+                             "twice")
 
 
 @dataclass

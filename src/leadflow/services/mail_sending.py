@@ -26,6 +26,7 @@ from leadflow.domain.mail_policy import (
     BOUNCED,
     CAPPED,
     FAILED,
+    INTERRUPTED_WHILE_SENDING,
     NEWSLETTER,
     QUEUED,
     SENDING,
@@ -394,8 +395,7 @@ def sweep_interrupted(*, uow: UnitOfWorkFactory, ctx: Context, limit: int = 1000
         for message_id, status in stale:
             if status == SENDING:
                 work.mail.finish(message_id, status=FAILED, at=now, only_from=SENDING,
-                                 reason="interrupted while sending; not sent again, so that "
-                                        "nobody gets it twice")
+                                 reason=INTERRUPTED_WHILE_SENDING)
             else:
                 work.mail.retry(message_id, at=now, reason="its worker stopped before sending")
         work.commit()

@@ -28,7 +28,16 @@ from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_rows import is_postgresql
 from leadflow.domain.content import CONSUMING_EVENTS, Consumed, ContentItem
 from leadflow.domain.forms import Form
-from leadflow.domain.mail_policy import CLAIMED, QUEUED, SENDING, SENT, SKIPPED, MailMessage
+from leadflow.domain.mail_policy import (
+    CLAIMED,
+    FAILED,
+    INTERRUPTED_WHILE_SENDING,
+    QUEUED,
+    SENDING,
+    SENT,
+    SKIPPED,
+    MailMessage,
+)
 from leadflow.domain.nurture import Enrollment
 
 ITEM_FIELDS = ("key", "title", "url", "maturity", "format", "premium", "language", "summary",
@@ -325,7 +334,9 @@ SENT_ITEM_IDS = select(_mm.item_id).where(
     _mm.contact_id == bindparam("contact_id"), _mm.item_id.is_not(None),
     _mm.status.in_((QUEUED, CLAIMED, SENDING, SENT)))
 CAPPED_SENT_AT = select(_mm.claimed_at).where(
-    _mm.contact_id == bindparam("contact_id"), _mm.status.in_((CLAIMED, SENDING, SENT)),
+    _mm.contact_id == bindparam("contact_id"),
+    or_(_mm.status.in_((CLAIMED, SENDING, SENT)),  # and what may have gone out:
+        and_(_mm.status == FAILED, _mm.reason == INTERRUPTED_WHILE_SENDING)),
     _mm.claimed_at >= bindparam("since"),
     _mm.category.in_(bindparam("categories", expanding=True)))
 CLAIM = update(t.mail_messages).where(_mm.id == bindparam("_id"), _mm.status == QUEUED).values(
