@@ -459,3 +459,18 @@ def test_every_way_to_a_page_gives_the_same_rows(app: App, people: People,
                               now=app.clock.now(), sort=sort)[0] for sort in ("score", "-score")]
     assert [r["id"] for r in mine[0]] == [ids["ann"], max_id]
     assert [r["id"] for r in mine[1]] == [max_id, ids["ann"]]
+
+
+def test_the_list_fits_a_laptop(browse: Any, app: App, people: People) -> None:
+    """At 1280 px every column shows without scrolling the table; the segments go under it."""
+    crowd(app, people)
+    page = browse(people.marketer)  # 1280 × 900
+    page.goto("/contacts")
+    assert page.locator("tr[data-id]").count() > 3
+    assert page.evaluate("(() => { const w = document.querySelector('.contacts-table')"
+                         ".closest('.table-wrap'); return w.scrollWidth <= w.clientWidth + 1 })()")
+    table = page.locator(".contacts-table").bounding_box()
+    segments = page.locator("#segments").bounding_box()
+    assert table is not None
+    assert segments is not None
+    assert segments["y"] > table["y"] + table["height"]
