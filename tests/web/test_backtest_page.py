@@ -131,6 +131,10 @@ def test_in_french(web: Any, app: App, people: People, clock: FakeClock) -> None
     done = _finished(client, client.post("/analytics/backtest", {"candidate": "in_force"}))
     assert "Seuil MQL" in done.text
     assert "Comment le lire" in done.text
+    missing = client.get("/analytics/backtest/nothing-like-it")
+    assert missing.status_code == 404
+    assert "Il n&#39;y a rien ici." in missing.text
+    assert 'lang="en">no such backtest' in missing.text  # the detail, in English, marked so
 
 
 def test_in_the_browser(browse: Any, app: App, people: People, clock: FakeClock) -> None:
