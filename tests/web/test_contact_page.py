@@ -506,7 +506,9 @@ def test_the_page_reads_in_french(web: Any, app: App, people: People) -> None:
     client.post("/language", {"lang": "fr", "next": "/"})
     html = client.get(f"/contacts/{cid}").text
     for text in ("Historique des étapes", "Conversion prédite", "Chronologie", "chaud",
-                 "Budget", "Autorité", "Créer une opportunité…"):
+                 "Budget", "Autorité", "Créer une opportunité…",
+                 "demande de démo ou de tarifs ces 7 derniers jours",  # why it is hot
+                 "<strong>attribué</strong>", "responsable: "):  # the history, in French
         assert text in html, text
     bad = client.post(f"/contacts/{cid}/opportunities", {"name": "x", "amount": "12 000,50",
                                                          "currency": "EUR"})

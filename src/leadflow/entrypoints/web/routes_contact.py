@@ -87,6 +87,26 @@ def _labels(_: Translate) -> dict[str, dict[str, str]]:
                           "missing": _("missing"), "open": _("not answered")},
         "deal": {"open": _("open"), "won": _("won"), "lost": _("lost")},
         "kind": {"bant": _("BANT"), "prerequisite": _("Prerequisite"), "info": _("Information")},
+        # What the history records (audit actions) and the names in their details
+        "action": {"created": _("created"), "updated": _("updated"), "assigned": _("assigned"),
+                   "reassigned": _("reassigned"), "unassigned": _("unassigned"),
+                   "escalated": _("escalated"), "merged": _("merged"),
+                   "identified": _("identified"), "erased": _("erased"),
+                   "qualification": _("qualification"), "bounced": _("bounced"),
+                   "unsubscribed": _("unsubscribed"), "form_submitted": _("form submitted"),
+                   "opportunity_created": _("opportunity created"),
+                   "opportunity_updated": _("opportunity updated"),
+                   "opportunity_won": _("opportunity won"),
+                   "opportunity_lost": _("opportunity lost"),
+                   "task_created": _("task created"), "task_done": _("task done")},
+        "detail": {"owner_id": _("owner"), "owner": _("owner"), "rule": _("rule"),
+                   "reason": _("reason"), "temperature": _("temperature"),
+                   "answers": _("answers"), "passed": _("passes"), "failed": _("fails on"),
+                   "missing": _("missing"), "amount": _("amount"), "currency": _("currency"),
+                   "due_at": _("due"), "follow_up_due_at": _("follow-up due"),
+                   "kind": _("kind"), "lost_reason": _("why lost"), "note": _("note"),
+                   "outcome": _("outcome"), "source": _("source"), "email": _("email"),
+                   "changes": _("changes"), "managers": _("managers")},
     }
 
 
@@ -109,7 +129,7 @@ def _pairs(details: Any) -> list[tuple[str, str]]:
     """An audit entry's details as short ``key: value`` pairs (times as dates)."""
     if not isinstance(details, dict):
         return [] if details in (None, "") else [("", _short(details))]
-    return [(str(k).replace("_", " "), _value(str(k), v)) for k, v in details.items()
+    return [(str(k), _value(str(k), v)) for k, v in details.items()
             if v not in (None, "", [], {})]
 
 
