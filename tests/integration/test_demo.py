@@ -49,6 +49,16 @@ def test_demo_populates_every_stage_milestone_and_temperature(app: App) -> None:
     assert 10 * 1000 < snap["events"] < 35 * 1000
     report = check_scores(scoring=app.bulk_scoring(), progress=NullProgress())
     assert report.differing_contacts == 0, report.differences[:5]
+    # Deals are won, lost (their contacts back to nurture, the reason recorded) and open.
+    o, c = t.opportunities.c, t.contacts.c
+    with app.engine.connect() as conn:
+        deals = dict(conn.execute(select(o.status, func.count()).group_by(o.status)).all())
+        lost = conn.execute(select(c.stage, o.lost_reason, c.recycled_at, o.closed_at)
+                            .join(t.contacts, c.id == o.contact_id)
+                            .where(o.status == "lost")).all()
+    assert set(deals) == {"open", "won", "lost"}, deals
+    assert all(stage == "lead" and why in app.config.sales.lost_reasons
+               and recycled == closed for stage, why, recycled, closed in lost), lost[:3]
 
 
 def test_demo_is_reproducible_and_refuses_to_overwrite(app: App) -> None:

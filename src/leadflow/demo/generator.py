@@ -5,7 +5,8 @@ Each contact draws a profile (good fit, medium fit, poor fit, competitor) and a 
 (suspect … customer); its events are laid out so that the default rules explain its stage:
 an interest event before it became a lead, a premium download or demo request before it became
 a prospect, a deal before the opportunity, a purchase before it became a customer. Some
-prospects are recycled or disqualified by a rep, a few leads ask to be erased.
+prospects are recycled or disqualified by a rep, some opportunities lose their deal and go
+back to nurture (demo/sales_team.py writes the lost deals), a few leads ask to be erased.
 """
 
 from __future__ import annotations
@@ -230,10 +231,14 @@ class Generator:
         t_commit = t_handoff + (now - t_handoff) * rng.uniform(0.1, 0.6, size=n)
         t_won = t_commit + (now - t_commit) * rng.uniform(0.1, 0.9, size=n)
         fate = rng.random(n)
-        recycled = (depth == 2) & (fate < 0.15)
+        # Prospects a rep sent back to nurture; opportunities whose deal was lost (back to
+        # nurture too, as a lost deal does by default).
+        lost = (depth == 3) & (fate < 0.4)
+        recycled = ((depth == 2) & (fate < 0.15)) | lost
         rep_disqualified = (depth == 2) & (fate >= 0.15) & (fate < 0.33)
         erased = (depth == 1) & (fate < 0.006)
-        t_after = t_handoff + (now - t_handoff) * rng.uniform(0.2, 0.6, size=n)
+        t_after = np.where(lost, t_commit + (now - t_commit) * rng.uniform(0.2, 0.7, size=n),
+                           t_handoff + (now - t_handoff) * rng.uniform(0.2, 0.6, size=n))
         t_erase = t_interest + (now - t_interest) * rng.uniform(0.3, 0.9, size=n)
 
         events = self._events(n, ids, profile, depth, known, created, t_interest, t_handoff,
@@ -432,6 +437,7 @@ class Generator:
                        t_erase: np.ndarray, recycled: np.ndarray, rep_disqualified: np.ndarray,
                        erased: np.ndarray) -> tuple[pl.DataFrame, list[str], list[float]]:
         main, st = self.main, self.stages
+        lost_reasons = self.config.sales.lost_reasons
         rows: dict[str, list[Any]] = {c: [] for c in ("contact_id", "from_stage", "to_stage",
                                                       "at", "actor", "config_version",
                                                       "reason", "kind")}
@@ -465,8 +471,9 @@ class Generator:
                 current = main[d]
             if recycled[k]:
                 at = float(t_after[k])
-                change(cid, current, st["interest"], at, "user:demo-rep",
-                       "Not ready to buy this year: back to nurture", "backward")
+                why = (f"lost deal: {lost_reasons[cid % len(lost_reasons)]}"
+                       if current == main[3] else "Not ready to buy this year: back to nurture")
+                change(cid, current, st["interest"], at, "user:demo-rep", why, "backward")
                 current = st["interest"]
             elif rep_disqualified[k]:
                 at = float(t_after[k])

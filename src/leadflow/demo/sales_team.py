@@ -9,12 +9,13 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_scoring import sync_queue_ranks
 from leadflow.bootstrap import App
 from leadflow.domain.assignment import Rep, choose_owner
+from leadflow.domain.config import LifecycleConfig
 from leadflow.domain.sales import FOLLOW_UP
 from leadflow.domain.users import User
 from leadflow.services.users import create_user
@@ -52,6 +53,25 @@ def _rows(engine: Engine, stages: list[str]) -> list[Any]:
                    c.first_name, c.last_name, c.email, c.account_id, a.country.label("acc"))
             .select_from(t.contacts.outerjoin(t.accounts, a.id == c.account_id))
             .where(c.stage.in_(stages)).order_by(c.stage_entered_at, c.id)).all())
+
+
+def _lost_rows(engine: Engine, *, stages_of: LifecycleConfig) -> list[Any]:
+    """Contacts sent back from the commit stage (a lost deal), with when they entered it
+    (``opened_at``), when they left it (``lost_at``) and why."""
+    c, a, sc = t.contacts.c, t.accounts.c, t.stage_changes.c
+    commit = stages_of.first_stage("commit").key
+    opened = (select(sc.contact_id, func.min(sc.at).label("opened_at"))
+              .where(sc.to_stage == commit).group_by(sc.contact_id).subquery("opened"))
+    with engine.connect() as conn:
+        return list(conn.execute(
+            select(c.id, c.country, c.region, c.first_name, c.last_name, c.email, c.account_id,
+                   a.country.label("acc"), sc.at.label("lost_at"), sc.reason,
+                   opened.c.opened_at)
+            .select_from(t.stage_changes.join(t.contacts, c.id == sc.contact_id)
+                         .join(opened, opened.c.contact_id == sc.contact_id)
+                         .outerjoin(t.accounts, a.id == c.account_id))
+            .where(sc.from_stage == commit, sc.kind == "backward")
+            .order_by(sc.at, c.id)).all())
 
 
 def install_sales_team(app: App, *, seed: int) -> dict[str, int]:
@@ -112,6 +132,28 @@ def install_sales_team(app: App, *, seed: int) -> dict[str, int]:
                 "closed_at": row.stage_entered_at if won else None,
                 "created_at": row.stage_entered_at, "updated_at": row.stage_entered_at,
                 "created_by": "demo"})
+    # Deals lost (their contacts went back to nurture, keeping their owner): the deal opened
+    # when the contact became an opportunity and closed lost when it was sent back.
+    for row in _lost_rows(app.engine, stages_of=cfg):
+        pool = [replace(r, assigned=counts[r.id]) for r in reps]
+        choice = choose_owner(pool, country=row.country or row.acc, region=row.region,
+                              account_owner_id=None)
+        assert choice is not None
+        counts[choice.rep_id] += 1
+        owners.append({"cid": row.id, "owner": choice.rep_id})
+        why = str(row.reason).removeprefix("lost deal: ")
+        name = " ".join(x for x in (row.first_name, row.last_name) if x) or row.email
+        stage = deal_stages[int(rng.integers(len(deal_stages)))]
+        deals.append({
+            "contact_id": row.id, "account_id": row.account_id, "owner_id": choice.rep_id,
+            "name": f"{name}: {int(rng.integers(5, 200))} seats"[:300],
+            "amount": float(round(rng.lognormal(9.2, 0.6), -2)), "currency": "EUR",
+            "expected_close": None, "deal_stage": stage.key, "probability": stage.probability,
+            "next_step": None, "status": "lost", "lost_reason": why, "closed_at": row.lost_at,
+            "created_at": row.opened_at, "updated_at": row.lost_at, "created_by": "demo"})
+        audits.append({"contact_id": row.id, "at": row.lost_at, "actor": "user:demo-rep",
+                        "action": "opportunity_lost",
+                        "details": {"lost_reason": why, "then": "nurture"}})
     with app.engine.begin() as conn:
         set_owner = update(t.contacts).where(t.contacts.c.id == bindparam("cid")).values(
             owner_id=bindparam("owner"))
