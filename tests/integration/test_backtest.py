@@ -14,6 +14,7 @@ import pytest
 from leadflow.adapters.config_file import default_config_text, parse_config_text
 from leadflow.adapters.csv_mapping import load_mapping
 from leadflow.adapters.csv_source import open_csv
+from leadflow.adapters.db import backtest_reads
 from leadflow.adapters.db.backtest_reads import SqlBacktestReads
 from leadflow.bootstrap import App
 from leadflow.domain.backtest import History
@@ -224,6 +225,24 @@ def test_customers_imported_as_such_are_left_out(app: App, clock: FakeClock,
     report = backtest(app)
     assert (report.contacts, report.customers, report.left_out) == (
         len(made.ids), len(made.bought), 3)
+
+
+def test_worker_processes_give_the_same_report(app: App, clock: FakeClock,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large install replays in two worker processes, by ranges of ids: the same figures."""
+    make_history(app, clock)
+    candidate = parse_config_text(candidate_text(), source="candidate")
+    monkeypatch.setattr(backtest_reads, "RANGE", 4)  # several ranges, some of them uneven
+
+    def run(parallel_from: int) -> BacktestReport:
+        with app.engine.connect() as conn:
+            return run_backtest(reads=SqlBacktestReads(conn, parallel_from=parallel_from),
+                                ctx=app.ctx, principal=OPERATOR, progress=NullProgress(),
+                                candidate=candidate, mql_thresholds=[10, 25, 50],
+                                min_flagged=1)
+    here, there = run(10**9), run(0)
+    assert there == here
+    assert here.contacts > 8
 
 
 def test_an_empty_install(app: App) -> None:

@@ -5,13 +5,15 @@ in ``domain.backtest``. Admins and marketers only: it reads every contact."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from leadflow.domain.backtest import (
     DEFAULT_MIN_FLAGGED,
+    Crossings,
     History,
+    Rule,
     Sweep,
     Tally,
     baseline_rules,
@@ -29,14 +31,20 @@ from leadflow.domain.ports import Progress
 from leadflow.domain.users import Principal
 from leadflow.services.context import Context
 
+R = TypeVar("R")
+
 
 class BacktestReads(Protocol):
     """adapters/db/backtest_reads."""
 
     def count(self, *, skip_stages: Sequence[str], created_before: float | None) -> int: ...
 
-    def histories(self, *, won_stages: Sequence[str], skip_stages: Sequence[str],
-                  created_before: float | None) -> Iterator[list[History]]: ...
+    def replayed(self, work: Callable[[list[History]], R], *, won_stages: Sequence[str],
+                 skip_stages: Sequence[str], created_before: float | None
+                 ) -> Iterator[tuple[int, R]]:
+        """``work`` on each slice of histories (in worker processes for a large install),
+        with the number of contacts of the slice."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -77,8 +85,36 @@ def run_backtest(*, reads: BacktestReads, ctx: Context, principal: Principal,
     progress.start("Replaying contacts", total)
     tally = Tally()
     left_out = 0
-    for histories in reads.histories(won_stages=won, skip_stages=skip,
-                                     created_before=created_before):
+    work = SliceReplay(config, tuple(rules), ctx.config, tuple(in_force), other)
+    for contacts, (crossings, skipped) in reads.replayed(
+            work, won_stages=won, skip_stages=skip, created_before=created_before):
+        for found in crossings:
+            tally.add(found)
+        left_out += skipped
+        progress.advance(contacts)
+    progress.finish()
+    asked = {"mql": mql_thresholds, "sql": sql_thresholds}
+    sweeps = tuple(
+        sweep_rule(tally, rule, asked[rule.kind] or default_thresholds(rule.current),
+                   metric=metric, min_flagged=min_flagged) for rule in rules)
+    return BacktestReport(config.config_version, not other, created_before, tally.contacts,
+                          tally.customers, left_out, sweeps)
+
+
+@dataclass(frozen=True)
+class SliceReplay:
+    """Replays a slice of contacts (picklable: worker processes run it)."""
+
+    config: LifecycleConfig  # the candidate's, or the one in force
+    rules: tuple[Rule, ...]
+    in_force_config: LifecycleConfig
+    in_force: tuple[Rule, ...]
+    other: bool  # whether the candidate differs from the configuration in force
+
+    def __call__(self, histories: list[History]) -> tuple[list[Crossings], int]:
+        """The crossings of each contact, and how many were left out."""
+        out: list[Crossings] = []
+        left_out = 0
         for history in histories:
             if history.created_as_customer or (
                     history.converted_at is not None
@@ -89,21 +125,15 @@ def run_backtest(*, reads: BacktestReads, ctx: Context, principal: Principal,
                 continue
             # Fit is graded from the attributes as they are now, by each configuration's
             # personas (the one in force's too: a stored grade may predate its last edit).
-            now_fit = _graded(history, ctx.config)
-            if not other:
-                tally.add(replay_history(now_fit, config, rules))
+            now_fit = _graded(history, self.in_force_config)
+            if not self.other:
+                out.append(replay_history(now_fit, self.config, self.rules))
                 continue
-            tried = replay_history(_graded(history, config), config, rules)
-            tally.add(with_baseline(tried, replay_history(now_fit, ctx.config, in_force),
-                                    in_force))
-        progress.advance(len(histories))
-    progress.finish()
-    asked = {"mql": mql_thresholds, "sql": sql_thresholds}
-    sweeps = tuple(
-        sweep_rule(tally, rule, asked[rule.kind] or default_thresholds(rule.current),
-                   metric=metric, min_flagged=min_flagged) for rule in rules)
-    return BacktestReport(config.config_version, not other, created_before, tally.contacts,
-                          tally.customers, left_out, sweeps)
+            tried = replay_history(_graded(history, self.config), self.config, self.rules)
+            out.append(with_baseline(
+                tried, replay_history(now_fit, self.in_force_config, self.in_force),
+                self.in_force))
+        return out, left_out
 
 
 def _graded(history: History, config: LifecycleConfig) -> History:

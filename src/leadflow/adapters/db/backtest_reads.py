@@ -4,18 +4,26 @@ qualification — streamed a slice of contacts at a time, five statements a slic
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, Engine, func, or_, select
 
 from leadflow.adapters.db import tables as t
+from leadflow.adapters.db.engine import make_engine
 from leadflow.adapters.db.mapping import CONTACT_SCALARS, account_from_row, shape_from_row
 from leadflow.domain.backtest import History
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Contact, FitResult
 
+R = TypeVar("R")
 SLICE = 2000
+# From this many contacts a backtest replays in two worker processes, a range of ids each time.
+PARALLEL_FROM = 50_000
+RANGE = 20_000
+_engines: dict[str, Engine] = {}  # per worker process, by URL
 IMPORTED = "import:"  # the actor of the stage changes an import makes (import:<mapping>)
 # What a replay reads of a contact: who it is (for fit under a candidate's personas), its
 # stored fit, whether it passed qualification and its latest recycle. Not its scores or
@@ -24,6 +32,17 @@ _c = t.contacts.c
 CONTACT_COLUMNS = select(_c.id, *(_c[name] for name in CONTACT_SCALARS), _c.fit_score,
                          _c.fit_grade, _c.persona, _c.excluded_by, _c.qualification_passed,
                          _c.qualification)
+
+
+def _replay_range(url: str, low: int, high: int, scope: dict[str, Any],
+                  work: Callable[[list[History]], R]) -> list[tuple[int, R]]:
+    """In a worker process: ``work`` on the slices of contacts ``low`` to ``high``."""
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = make_engine(url)
+    with engine.connect() as conn:
+        return [(len(histories), work(histories)) for histories in SqlBacktestReads(
+            conn).histories(**scope, first=low, last=high)]
 
 
 def _qualified_at(row: Any) -> float | None:
@@ -42,8 +61,9 @@ def _contact(row: Any) -> Contact:
 
 
 class SqlBacktestReads:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, parallel_from: int = PARALLEL_FROM) -> None:
         self.conn = conn
+        self.parallel_from = parallel_from
         self._shapes: dict[int, EventShape] | None = None
 
     def _scope(self, query: Any, *, skip_stages: Sequence[str], created_before: float | None
@@ -66,15 +86,48 @@ class SqlBacktestReads:
                             for r in self.conn.execute(select(t.event_shapes))}
         return self._shapes
 
+    def replayed(self, work: Callable[[list[History]], R], *, won_stages: Sequence[str],
+                 skip_stages: Sequence[str], created_before: float | None
+                 ) -> Iterator[tuple[int, R]]:
+        """``work`` on each slice of histories, with the number of contacts in it: in this
+        process, or, from ``parallel_from`` contacts on, in two worker processes that each
+        read and replay ranges of ids (``work`` must pickle)."""
+        scope = {"won_stages": won_stages, "skip_stages": skip_stages,
+                 "created_before": created_before}
+        ids = self._ids(skip_stages=skip_stages, created_before=created_before)
+        if len(ids) < self.parallel_from:
+            for histories in self.histories(won_stages=won_stages, skip_stages=skip_stages,
+                                            created_before=created_before):
+                yield len(histories), work(histories)
+            return
+        url = self.conn.engine.url.render_as_string(hide_password=False)
+        bounds = [(ids[i], ids[min(i + RANGE, len(ids)) - 1])
+                  for i in range(0, len(ids), RANGE)]
+        with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_replay_range, url, low, high, scope, work)
+                       for low, high in bounds]
+            for future in futures:
+                yield from future.result()
+
+    def _ids(self, *, skip_stages: Sequence[str], created_before: float | None) -> list[int]:
+        c = t.contacts.c
+        return [int(i) for i in self.conn.execute(self._scope(
+            select(c.id), skip_stages=skip_stages, created_before=created_before
+        ).order_by(c.id)).scalars()]
+
     def histories(self, *, won_stages: Sequence[str], skip_stages: Sequence[str],
-                  created_before: float | None, slice_size: int = SLICE
-                  ) -> Iterator[list[History]]:
-        """Slices of contacts (by id) with their recorded histories."""
+                  created_before: float | None, slice_size: int = SLICE,
+                  first: int = 1, last: int | None = None) -> Iterator[list[History]]:
+        """Slices of contacts (by id, from ``first`` to ``last``) with their recorded
+        histories."""
         c, sc, e = t.contacts.c, t.stage_changes.c, t.events.c
-        after = 0
+        after = first - 1
         while True:
+            query = select(c.id).where(c.id > after)
+            if last is not None:
+                query = query.where(c.id <= last)
             ids = [int(i) for i in self.conn.execute(self._scope(
-                select(c.id).where(c.id > after), skip_stages=skip_stages,
+                query, skip_stages=skip_stages,
                 created_before=created_before).order_by(c.id).limit(slice_size)).scalars()]
             if not ids:
                 return
