@@ -23,10 +23,16 @@ DAY = 86400.0
 
 
 def _crossings(app: App, config: LifecycleConfig) -> dict[int, float]:
-    scoring = PolarsBulkScoring(app.engine, app.settings.resolved_database_url, config)
+    url = app.settings.resolved_database_url
+    scoring = PolarsBulkScoring(app.engine, url, config)
     low, high = scoring.id_range()
     events, recycled = scoring.range_inputs(low, high + 1, scoring.watermark())
-    found = scoring.engagement_crossings(events, recycled, scoring.shape_rules())
+    shape_rules = scoring.shape_rules()
+    found = scoring.engagement_crossings(events, recycled, shape_rules)
+    # as a worker process computes them (it has no engine of its own to read with)
+    in_worker = PolarsBulkScoring(None, url, config).engagement_crossings(
+        events, recycled, shape_rules)
+    assert in_worker.sort("contact_id", "key").equals(found.sort("contact_id", "key"))
     return {cid: at for cid, key, at in found.iter_rows() if key == "mql"}
 
 

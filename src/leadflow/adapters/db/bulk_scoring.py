@@ -38,13 +38,7 @@ from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_load import insert_frame
 from leadflow.adapters.db.mapping import shape_from_row
 from leadflow.domain.config import EngagementConfig, LifecycleConfig
-from leadflow.domain.engagement import (
-    NEGATIVE_RANK_BASE,
-    WINDOW_ORIGIN,
-    ZERO_RANK,
-    EngagementState,
-    apply_event,
-)
+from leadflow.domain.engagement import NEGATIVE_RANK_BASE, WINDOW_ORIGIN, ZERO_RANK
 from leadflow.domain.ports import Progress, ScoreDifference
 
 SCORE_COLUMNS = ("contact_id", "score", "t0", "rank", "breakdown", "caps", "baseline",
@@ -96,6 +90,26 @@ class ScoreChunk:
     # SCORE_COLUMNS, "rescored" (the values' fingerprint) and "changed", one row per contact
     # of the range (all zero for a contact without a scored event)
     frame: pl.DataFrame
+
+
+def _first_reached(per: pl.DataFrame, tests: list[tuple[str, float]]) -> pl.DataFrame:
+    """(contact_id, key, reached_at): the first ``ts`` at which ``score`` reached each test."""
+    return pl.concat([per.filter(pl.col("score") >= number).group_by("contact_id").agg(
+        pl.col("ts").min().alias("reached_at")).with_columns(pl.lit(key).alias("key"))
+        .select("contact_id", "key", "reached_at") for key, number in tests])
+
+
+def _decayed_sums(per: pl.DataFrame, h: float) -> list[float]:
+    """The running decayed sum of ``awarded`` per (contact, part) run, one point at a time:
+    what the cumulative form computes, without its 2^age factors."""
+    sums: list[float] = []
+    score, last, at = 0.0, None, 0.0
+    for run, ts, awarded in per.select(pl.struct("contact_id", "part"), "ts",
+                                       "awarded").iter_rows():
+        score = awarded if run != last else score * 2.0 ** (-(ts - at) / h) + awarded
+        last, at = run, ts
+        sums.append(score)
+    return sums
 
 
 def _runs(key: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
@@ -433,46 +447,16 @@ class PolarsBulkScoring:
         age = (pl.col("ts") - pl.col("ts").first().over(run)) / h
         per = per.with_columns(age.alias("age"))
         # 2^age stays far from overflowing below LONG half-lives; the rare contact whose run
-        # spans more is summed event by event.
-        long = per.filter(pl.col("age") >= LONG)["contact_id"].unique()
-        per = per.filter(~pl.col("contact_id").is_in(long.implode())).with_columns(
+        # spans more is summed point by point.
+        long = per.filter(pl.col("age") >= LONG)["contact_id"].unique().implode()
+        found = [_first_reached(per.filter(~pl.col("contact_id").is_in(long)).with_columns(
             ((pl.col("awarded") * 2.0 ** pl.col("age")).cum_sum().over(run)
-             * 2.0 ** -pl.col("age")).alias("score"))
-        found = [per.filter(pl.col("score") >= number).group_by("contact_id").agg(
-            pl.col("ts").min().alias("reached_at")).with_columns(pl.lit(key).alias("key"))
-            .select("contact_id", "key", "reached_at") for key, number in tests]
-        if long.len():
-            found.append(self._crossings_event_by_event(
-                events.filter(pl.col("contact_id").is_in(long.implode())), recycled, tests))
-        return pl.concat(found) if found else empty
-
-    def _crossings_event_by_event(self, events: pl.DataFrame, recycled: pl.DataFrame,
-                                  tests: list[tuple[str, float]]) -> pl.DataFrame:
-        """``engagement_crossings`` the engine's way: each contact's events applied in turn."""
-        shapes = dict(self.shapes())
-        recycled_at = dict(recycled.iter_rows())
-        rows: dict[str, list[Any]] = {"contact_id": [], "key": [], "reached_at": []}
-        state, baseline, current = EngagementState(), None, None
-        reached: set[str] = set()
-        for cid, ts, shape_id in events.iter_rows():
-            if cid != current:
-                state, baseline, current, reached = EngagementState(), None, cid, set()
-            recycle = recycled_at.get(cid)
-            if recycle is not None and ts > recycle and baseline is None:
-                baseline = state.at(recycle, self.h)  # what stood at the recycle
-            apply_event(state, ts=ts, rules=self.config.rules_for(shapes[shape_id]),
-                        half_life_seconds=self.h)
-            since = state.at(ts, self.h)
-            if recycle is not None and baseline is not None:
-                since -= baseline * 2.0 ** (-(ts - recycle) / self.h)
-            for key, number in tests:
-                if key not in reached and since >= number:
-                    reached.add(key)
-                    rows["contact_id"].append(cid)
-                    rows["key"].append(key)
-                    rows["reached_at"].append(ts)
-        return pl.DataFrame(rows, schema={"contact_id": pl.Int64, "key": pl.Utf8,
-                                          "reached_at": pl.Float64})
+             * 2.0 ** -pl.col("age")).alias("score")), tests)]
+        stepped = per.filter(pl.col("contact_id").is_in(long))
+        if stepped.height:
+            found.append(_first_reached(stepped.with_columns(
+                pl.Series("score", _decayed_sums(stepped, h))), tests))
+        return pl.concat(found)
 
     def changed_and_crossings(self, low: int, high: int, shape_rules: pl.DataFrame,
                               shape_signals: pl.DataFrame, watermark: int
