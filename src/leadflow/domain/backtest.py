@@ -5,7 +5,7 @@ force did.
 
 A threshold is the number in the ``engagement_at_least`` tests of a rule (the MQL milestone's,
 the hand-off stage's). For one contact, the rule's *level* at a moment is the highest threshold
-at which the whole rule would hold then (``level``); levels only rise at events (engagement and
+at which the whole rule would hold then (``leveller``); levels only rise at events (engagement and
 signals change there; between events engagement decays), so the running maximum of the level
 over a contact's events gives, for every threshold at once, the first moment the rule held.
 
@@ -37,14 +37,10 @@ DEFAULT_MIN_FLAGGED = 10
 MAX_THRESHOLDS = 200
 
 
-def level(cond: Condition, facts: Facts) -> float:
-    """The highest threshold at which ``cond`` holds now if each of its ``engagement_at_least``
-    tests took it: ``-inf`` when nothing would make it hold, ``inf`` when any threshold does."""
-    return leveller(cond)(facts)
-
-
 def leveller(cond: Condition) -> Callable[[Facts], float]:
-    """``level`` of one rule, compiled once: a replay asks it at every scoring event."""
+    """A rule's level, compiled once (a replay asks it at every scoring event): the highest
+    threshold at which ``cond`` holds if each of its ``engagement_at_least`` tests took it;
+    ``-inf`` when nothing would make it hold, ``inf`` when any threshold does."""
     if cond.op in ("all", "any"):
         parts = tuple(leveller(c) for c in cond.children)
         if cond.op == "all":

@@ -92,14 +92,15 @@ class SqlBacktestReads:
         """``work`` on each slice of histories, with the number of contacts in it: in this
         process, or, from ``parallel_from`` contacts on, in two worker processes that each
         read and replay ranges of ids (``work`` must pickle)."""
-        scope = {"won_stages": won_stages, "skip_stages": skip_stages,
-                 "created_before": created_before}
-        ids = self._ids(skip_stages=skip_stages, created_before=created_before)
-        if len(ids) < self.parallel_from:
+        if self.count(skip_stages=skip_stages, created_before=created_before) \
+                < self.parallel_from:
             for histories in self.histories(won_stages=won_stages, skip_stages=skip_stages,
                                             created_before=created_before):
                 yield len(histories), work(histories)
             return
+        scope = {"won_stages": won_stages, "skip_stages": skip_stages,
+                 "created_before": created_before}
+        ids = self._ids(skip_stages=skip_stages, created_before=created_before)
         url = self.conn.engine.url.render_as_string(hide_password=False)
         bounds = [(ids[i], ids[min(i + RANGE, len(ids)) - 1])
                   for i in range(0, len(ids), RANGE)]
