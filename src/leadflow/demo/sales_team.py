@@ -14,9 +14,10 @@ from sqlalchemy import Engine, bindparam, func, insert, select, update
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_scoring import sync_queue_ranks
 from leadflow.bootstrap import App
-from leadflow.domain.assignment import Rep, choose_owner
+from leadflow.domain.assignment import Assignment, Rep, choose_owner
 from leadflow.domain.config import LifecycleConfig
 from leadflow.domain.sales import FOLLOW_UP
+from leadflow.domain.sales_config import DealStage
 from leadflow.domain.users import User
 from leadflow.services.users import create_user
 
@@ -53,6 +54,10 @@ def _rows(engine: Engine, stages: list[str]) -> list[Any]:
                    c.first_name, c.last_name, c.email, c.account_id, a.country.label("acc"))
             .select_from(t.contacts.outerjoin(t.accounts, a.id == c.account_id))
             .where(c.stage.in_(stages)).order_by(c.stage_entered_at, c.id)).all())
+
+
+def _name(row: Any) -> str:
+    return " ".join(x for x in (row.first_name, row.last_name) if x) or row.email
 
 
 def _lost_rows(engine: Engine, *, stages_of: LifecycleConfig) -> list[Any]:
@@ -97,18 +102,29 @@ def install_sales_team(app: App, *, seed: int) -> dict[str, int]:
     deals: list[dict[str, Any]] = []
     deal_stages = cfg.sales.deal_stages
     cal = cfg.sales.calendar
-    for row in rows:
+    def owner_of(row: Any) -> Assignment:
+        """A rep for the contact, by territory and weight, as the hand-off assigns them."""
         pool = [replace(r, assigned=counts[r.id]) for r in reps]
         choice = choose_owner(pool, country=row.country or row.acc, region=row.region,
                               account_owner_id=None)
         assert choice is not None
         counts[choice.rep_id] += 1
         owners.append({"cid": row.id, "owner": choice.rep_id})
+        return choice
+
+    def deal(row: Any, owner: int, stage: DealStage, **outcome: Any) -> dict[str, Any]:
+        """A deal of the contact's, amount drawn, with its ``outcome`` (status, dates…)."""
+        return {"contact_id": row.id, "account_id": row.account_id, "owner_id": owner,
+                "name": f"{_name(row)}: {int(rng.integers(5, 200))} seats"[:300],
+                "amount": float(round(rng.lognormal(9.2, 0.6), -2)), "currency": "EUR",
+                "deal_stage": stage.key, "next_step": None, "created_by": "demo", **outcome}
+
+    for row in rows:
+        choice = owner_of(row)
         audits.append({"contact_id": row.id, "at": row.stage_entered_at,
                        "actor": "rule:handoff", "action": "assigned",
                        "details": {"owner_id": choice.rep_id, "rule": choice.rule,
                                    "reason": choice.reason, "temperature": row.temperature}})
-        name = " ".join(x for x in (row.first_name, row.last_name) if x) or row.email
         role = stages[row.stage]
         if role in ("handoff", "commit"):
             # Most are followed up in time; a few slipped (overdue), as in real life.
@@ -116,41 +132,28 @@ def install_sales_team(app: App, *, seed: int) -> dict[str, int]:
             start = max(row.stage_entered_at, now - lag)
             due = cal.add(start, cfg.sales.sla_seconds(row.temperature))
             tasks.append({"contact_id": row.id, "owner_id": choice.rep_id, "kind": FOLLOW_UP,
-                          "title": f"Follow up {name}"[:300], "due_at": due,
+                          "title": f"Follow up {_name(row)}"[:300], "due_at": due,
                           "created_at": start, "created_by": "rule:handoff"})
         if role in ("commit", "won"):
             stage = deal_stages[int(rng.integers(len(deal_stages)))]
             won = role == "won"
             close = date.fromtimestamp(now + float(rng.uniform(7, 90)) * 86400).isoformat()
-            deals.append({
-                "contact_id": row.id, "account_id": row.account_id, "owner_id": choice.rep_id,
-                "name": f"{name}: {int(rng.integers(5, 200))} seats"[:300],
-                "amount": float(round(rng.lognormal(9.2, 0.6), -2)), "currency": "EUR",
-                "expected_close": None if won else close, "deal_stage": stage.key,
-                "probability": 1.0 if won else stage.probability, "next_step": None,
-                "status": "won" if won else "open", "lost_reason": None,
-                "closed_at": row.stage_entered_at if won else None,
-                "created_at": row.stage_entered_at, "updated_at": row.stage_entered_at,
-                "created_by": "demo"})
+            deals.append(deal(
+                row, choice.rep_id, stage, expected_close=None if won else close,
+                probability=1.0 if won else stage.probability,
+                status="won" if won else "open", lost_reason=None,
+                closed_at=row.stage_entered_at if won else None,
+                created_at=row.stage_entered_at, updated_at=row.stage_entered_at))
     # Deals lost (their contacts went back to nurture, keeping their owner): the deal opened
     # when the contact became an opportunity and closed lost when it was sent back.
     for row in _lost_rows(app.engine, stages_of=cfg):
-        pool = [replace(r, assigned=counts[r.id]) for r in reps]
-        choice = choose_owner(pool, country=row.country or row.acc, region=row.region,
-                              account_owner_id=None)
-        assert choice is not None
-        counts[choice.rep_id] += 1
-        owners.append({"cid": row.id, "owner": choice.rep_id})
+        choice = owner_of(row)
         why = str(row.reason).removeprefix("lost deal: ")
-        name = " ".join(x for x in (row.first_name, row.last_name) if x) or row.email
         stage = deal_stages[int(rng.integers(len(deal_stages)))]
-        deals.append({
-            "contact_id": row.id, "account_id": row.account_id, "owner_id": choice.rep_id,
-            "name": f"{name}: {int(rng.integers(5, 200))} seats"[:300],
-            "amount": float(round(rng.lognormal(9.2, 0.6), -2)), "currency": "EUR",
-            "expected_close": None, "deal_stage": stage.key, "probability": stage.probability,
-            "next_step": None, "status": "lost", "lost_reason": why, "closed_at": row.lost_at,
-            "created_at": row.opened_at, "updated_at": row.lost_at, "created_by": "demo"})
+        deals.append(deal(row, choice.rep_id, stage, expected_close=None,
+                          probability=stage.probability, status="lost", lost_reason=why,
+                          closed_at=row.lost_at, created_at=row.opened_at,
+                          updated_at=row.lost_at))
         audits.append({"contact_id": row.id, "at": row.lost_at, "actor": "user:demo-rep",
                         "action": "opportunity_lost",
                         "details": {"lost_reason": why, "then": "nurture"}})
