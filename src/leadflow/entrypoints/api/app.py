@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from leadflow.adapters.db.engine import BackgroundCheckpoints
 from leadflow.bootstrap import App
 from leadflow.entrypoints.api import (
     routes_admin,
@@ -43,7 +44,8 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        leadflow.engine  # noqa: B018 — migrate (and fail) at start, not on the first request
+        checkpoints = BackgroundCheckpoints(leadflow.engine)  # migrates (and fails) at start
+        checkpoints.start()
         worker = Worker(jobs, embedded=True) if embedded_worker else None
         if worker is not None:
             worker.start()
@@ -52,6 +54,7 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
         finally:
             if worker is not None:
                 worker.stop()
+            checkpoints.stop()
 
     api = FastAPI(title="leadflow", version="1", lifespan=lifespan, docs_url=None,
                   redoc_url=None,
