@@ -110,19 +110,16 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
     if erased or len(known) != len({cid for cid in owner_of if cid > 0}):
         raise NeedsOneByOne("an erased or vanished contact is in this run")
 
-    uow.contacts.add_many(list(new_contacts.values()))  # gives each its real id
+    # Every write waits for the end: new contacts are inserted once, as they end up.
+    for contact, cid in zip(new_contacts.values(), uow.contacts.reserve_ids(len(new_contacts)),
+                            strict=True):
+        contact.id = cid
     contacts: dict[int, Contact] = {**known, **new_contacts}
     writes = _Writes()
     for contact in new_contacts.values():
         first = first_seen(contact, actor="tracking", config=cfg)
         writes.changes.append(first)
         writes.outbox.append(stage_message(contact, first))
-    uow.history.add_audits([
-        (c.id, now, "tracking", "created",
-         {k: v for k, v in (("email", c.email), ("source", c.source)) if v is not None})
-        for c in new_contacts.values() if c.id is not None])
-    uow.contacts.add_identities([(contacts[cid].id or 0, kind, value)
-                                 for cid, kind, value in new_identities])
 
     by_contact: dict[int, list[EventIn]] = {}
     stored_events: list[Event] = []
@@ -134,21 +131,27 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
         stored_events.append(Event(contact_id=contact.id, ts=event.ts, shape=event.shape,
                                    message_id=event.message_id, properties=event.properties,
                                    received_at=now))
-    uow.events.add_many(stored_events)
 
     for mine in by_contact.values():
         mine.sort(key=lambda e: e.ts or 0.0)
-    # A late event (older than its contact's latest): replay the whole history, now stored,
-    # so that caps and decay are exact. The histories come in one statement.
+    # A late event (older than its contact's latest): replay the whole history, the stored
+    # events (read in one statement) and this run's, in the order the database keeps them
+    # (time, then id: this run's come after the stored ones, in arrival order), so that caps
+    # and decay are exact.
     late = uow.events.histories(sorted(
         contacts[key].id or 0 for key, mine in by_contact.items()
         if contacts[key].last_event_at is not None
         and (mine[0].ts or 0.0) < (contacts[key].last_event_at or 0.0)))
+    for row in stored_events:
+        if row.contact_id in late:
+            late[row.contact_id].append((row.ts, row.shape))
     for key, mine in by_contact.items():
         contact = contacts[key]
         assert contact.id is not None
         if contact.id in late:
-            rebuild_from_history(contact, late[contact.id], cfg)
+            history = late[contact.id]
+            history.sort(key=lambda entry: entry[0])  # stable: ties keep the order above
+            rebuild_from_history(contact, history, cfg)
             _evaluate(contact, ctx, at=mine[-1].ts or 0.0, now=now, writes=writes)
         else:
             for event in mine:
@@ -157,10 +160,19 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
                 _evaluate(contact, ctx, at=event.ts, now=now, writes=writes)
         contact.updated_at = now
         result.contact_ids.add(contact.id)
+
+    uow.contacts.add_many(list(new_contacts.values()))
+    uow.history.add_audits([
+        (c.id, now, "tracking", "created",
+         {k: v for k, v in (("email", c.email), ("source", c.source)) if v is not None})
+        for c in new_contacts.values() if c.id is not None])
+    uow.contacts.add_identities([(contacts[cid].id or 0, kind, value)
+                                 for cid, kind, value in new_identities])
+    uow.events.add_many(stored_events)
     uow.history.add_stage_changes(writes.changes)
     uow.history.add_milestones(writes.milestones)
     uow.outbox.add_many(writes.outbox)
-    uow.contacts.save_many([contacts[k] for k in by_contact], columns=TRACKING_COLUMNS)
+    uow.contacts.save_many([contacts[k] for k in by_contact if k > 0], columns=TRACKING_COLUMNS)
     result.stored = len(stored_events)
     return result
 
