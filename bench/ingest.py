@@ -12,7 +12,10 @@ in the same run as the thing it is compared with):
    PostgreSQL server (dropped at the end unless --keep). Creates a public write key.
 2. Generates realistic Segment messages (page views, track calls and identifies over
    --visitors anonymous visitors, some of whom identify and then carry a userId; page
-   context, user agent, UTM campaigns), written as request bodies of --batch messages.
+   context, user agent, UTM campaigns), written as request bodies of --batch messages. By
+   default their times are in the order they happen, one in 50 late (hours to days, as
+   from a device that was offline); --order shuffled spreads them over 14 days in any order,
+   the worst case, where most of a returning visitor's events are older than one stored.
 3. Starts ``leadflow serve --no-worker`` as a subprocess with the tracking rate limit off
    (LEADFLOW_TRACKING_RATE_LIMIT=0), and streams every body once through POST /v1/batch with
    ``wrk`` (Debian's package: ``apt-get install -y wrk``) from a separate process: a Lua
@@ -159,20 +162,44 @@ def iso(ts: float) -> str:
 
 class Traffic:
     """Messages from a population of visitors: a few are busy, most come a few times; about
-    one in five identifies (once) and carries a userId afterwards."""
+    one in five identifies (once) and carries a userId afterwards.
 
-    def __init__(self, visitors: int, seed: int) -> None:
+    ``order="arrival"`` (the default): messages are made in the order they happen, as SDKs
+    send them, a few seconds before their batch is sent (its ``sentAt``), but for one in 50,
+    from a device that was offline, hours to days late. ``order="shuffled"``: any message
+    may be from any time in the last 14 days (most of a returning visitor's events arrive
+    late, older than one already stored: the worst case, a contact replayed per event).
+    """
+
+    def __init__(self, visitors: int, seed: int, order: str = "arrival") -> None:
         self.rng = random.Random(seed)
         self.visitors = [uuid.UUID(int=self.rng.getrandbits(128)).hex for _ in range(visitors)]
         self.identified: dict[int, str] = {}
         self.now = time.time()
+        self.order = order
+        self.clock = self.now - 86400.0  # arrival order: the day before the run, onwards
         self.counter = 0
+
+    def timestamp(self) -> float:
+        rng = self.rng
+        if self.order == "shuffled":
+            return self.now - rng.uniform(60, 14 * 86400)
+        self.clock += rng.expovariate(50.0)  # about 50 messages a second
+        if rng.random() < 0.02:
+            return self.clock - rng.uniform(3600, 3 * 86400)
+        return self.clock
+
+    def sent_at(self) -> float:
+        """When a batch made of the messages so far is sent."""
+        if self.order == "shuffled":
+            return self.now
+        return self.clock + self.rng.uniform(0.5, 10)
 
     def message(self, prefix: str) -> dict[str, Any]:
         rng = self.rng
         who = int(len(self.visitors) * rng.random() ** 1.6)
         self.counter += 1
-        ts = self.now - rng.uniform(60, 14 * 86400)
+        ts = self.timestamp()
         path, title = rng.choice(PAGES)
         url = f"https://www.acme-saas.example{path}"
         context: dict[str, Any] = {
@@ -224,14 +251,14 @@ def write_requests(directory: Path, lines: Iterator[str], threads: int) -> int:
 def batch_lines(traffic: Traffic, events: int, batch: int) -> Iterator[str]:
     for start in range(0, events, batch):
         messages = [traffic.message("b") for _ in range(min(batch, events - start))]
-        body = {"batch": messages, "sentAt": iso(traffic.now)}
+        body = {"batch": messages, "sentAt": iso(traffic.sent_at())}
         yield "/v1/batch\t" + orjson.dumps(body).decode()
 
 
 def single_lines(traffic: Traffic, count: int) -> Iterator[str]:
     for _ in range(count):
         message = traffic.message("s")
-        message["sentAt"] = iso(traffic.now)
+        message["sentAt"] = iso(traffic.sent_at())
         yield f"/v1/{message['type']}\t" + orjson.dumps(message).decode()
 
 
@@ -438,6 +465,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (batches)")
     parser.add_argument("--single-connections", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--order", choices=("arrival", "shuffled"), default="arrival",
+                        help="message times: in the order they happen, 1 in 50 late "
+                             "(default), or any time in 14 days (every return visit late)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="default: a new directory under bench/data/")
     parser.add_argument("--keep", action="store_true", help="keep the work dir and databases")
@@ -462,7 +492,7 @@ def main() -> None:
         auth = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
         started = time.perf_counter()
-        traffic = Traffic(args.visitors, args.seed)
+        traffic = Traffic(args.visitors, args.seed, args.order)
         batches = write_requests(workdir / "batches",
                                  batch_lines(traffic, args.events, args.batch), args.threads)
         singles = write_requests(workdir / "singles", single_lines(traffic, args.single),
