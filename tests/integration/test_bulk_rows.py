@@ -4,6 +4,7 @@ checkpoints SQLite's log from its own thread."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy import insert, select, text
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_rows import insert_rows, update_rows
-from leadflow.adapters.db.engine import BACKSTOP_CHECKPOINT_PAGES, BackgroundCheckpoints
+from leadflow.adapters.db.engine import BACKSTOP_CHECKPOINT_PAGES, BackgroundCheckpoints, is_busy
 from leadflow.bootstrap import App
 from leadflow.config import Settings
 from leadflow.domain.model import Contact
@@ -126,4 +127,41 @@ def test_the_web_process_checkpoints_the_log_from_a_thread_of_its_own(
         checkpoints.stop()
     with app.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    app.engine.dispose()
+
+
+def test_writers_of_one_process_queue_for_sqlite_in_turn(tmp_path: Path,
+                                                         clock: FakeClock) -> None:
+    """They wait on a lock of the process (the next one starts as soon as the last ends),
+    not in SQLite's busy handler, which sleeps between tries with the lock free."""
+    app = App(Settings(database_url=f"sqlite:///{tmp_path / 'turns.db'}?timeout=0.3",
+                       data_dir=tmp_path / "data"), clock=clock)
+    app.engine  # noqa: B018
+    holding, done = threading.Event(), threading.Event()
+    seen: list[BaseException] = []
+
+    def hold() -> None:
+        with app.uow():
+            holding.set()
+            done.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(5)
+    try:
+        with app.uow():
+            pass
+    except BaseException as exc:
+        seen.append(exc)
+    finally:
+        done.set()
+        holder.join()
+    assert len(seen) == 1
+    assert is_busy(seen[0])
+    assert "another writer of this process" in str(seen[0])
+    with app.uow() as uow:  # the turn is free again once the first has ended
+        uow.contacts.add_many([Contact(id=None, stage="suspect", email="t@x.example")])
+        uow.commit()
+    with app.reader() as reader:  # readers never wait for the turn
+        assert reader.contacts.get_by_email("t@x.example") is not None
     app.engine.dispose()

@@ -6,7 +6,9 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,7 +73,34 @@ def make_engine(url: str) -> Engine:
                            field="LEADFLOW_DATABASE_URL") from None
     engine = create_engine(url, connect_args={"timeout": busy_timeout}, **JSON_OPTIONS)
     event.listen(engine, "connect", _sqlite_pragmas(busy_timeout))
+    _writers[engine] = (threading.RLock(), busy_timeout)
     return engine
+
+
+# SQLite lets one writer at a time in, and one kept out by busy_timeout sleeps, waking every
+# few milliseconds and later every 100 ms to try again: the writers of one process (the
+# requests of a web process) left to it let the lock lie free while they sleep, and take it in
+# no order. They queue on this lock instead, and the next one starts the moment the last ends;
+# writers in other processes still meet busy_timeout.
+_writers: weakref.WeakKeyDictionary[Engine, tuple[threading.RLock, float]] = (
+    weakref.WeakKeyDictionary())
+
+
+@contextmanager
+def one_writer_at_a_time(engine: Engine) -> Iterator[None]:
+    """Hold the write turn of this process on ``engine`` (SQLite; PostgreSQL: no wait)."""
+    found = _writers.get(engine)
+    if found is None:
+        yield
+        return
+    lock, timeout = found
+    if not lock.acquire(timeout=timeout):
+        raise sqlite3.OperationalError(
+            f"database is locked: another writer of this process kept it over {timeout:g} s")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # A web process that checkpoints from a thread of its own still lets a write checkpoint the log

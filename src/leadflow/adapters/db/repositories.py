@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +30,7 @@ from leadflow.adapters.db.bulk_rows import (
     is_postgresql,
     update_rows,
 )
+from leadflow.adapters.db.engine import one_writer_at_a_time
 from leadflow.adapters.db.mapping import (
     account_from_row,
     account_values,
@@ -560,12 +561,21 @@ class SqlUnitOfWork:
         self.committed_shapes = committed_shapes if committed_shapes is not None else {}
 
     def __enter__(self) -> SqlUnitOfWork:
-        self.conn = self.engine.connect()
-        self.tx = self.conn.begin()
-        if self.write_lock and self.conn.dialect.name == "sqlite":
-            # Take the write lock now, before reading: what this unit reads stays true until
-            # it commits (no lost update), and it never fails upgrading a stale read snapshot.
-            self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+        self._turn = ExitStack()
+        if self.write_lock:
+            self._turn.enter_context(one_writer_at_a_time(self.engine))
+        try:
+            conn = self._turn.enter_context(self.engine.connect())
+            self.tx = conn.begin()
+            if self.write_lock and conn.dialect.name == "sqlite":
+                # Take the write lock now, before reading: what this unit reads stays true
+                # until it commits (no lost update), and it never fails upgrading a stale read
+                # snapshot.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self._turn.close()
+            raise
+        self.conn = conn
         # Typed as the ports, as the UnitOfWork protocol's (mutable) attributes require.
         self.contacts: ContactRepository = SqlContactRepository(self.conn,
                                                                 self.half_life_seconds)
@@ -590,9 +600,11 @@ class SqlUnitOfWork:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if self.tx.is_active:
-            self.tx.rollback()
-        self.conn.close()
+        try:
+            if self.tx.is_active:
+                self.tx.rollback()
+        finally:
+            self._turn.close()  # closes the connection, then ends this process's write turn
         if isinstance(exc, Exception) and is_transient(exc):
             raise ConcurrentChange("a concurrent change got in the way; try again") from exc
 
