@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
 
+import numpy as np
 import polars as pl
+import psycopg
 from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -74,6 +77,60 @@ def read_frame(engine: Engine | None, uri: str, sql: str) -> pl.DataFrame:
         return pl.read_database_uri(sql, uri, engine="connectorx")
     with engine.connect() as conn:
         return pl.read_database(text(sql), connection=conn, infer_schema_length=None)
+
+
+# PostgreSQL: the events of at most this many contacts come back in one row (one array per
+# column), which bounds the arrays' size.
+PACKED_CONTACTS = 65_536
+# Element types of the arrays (by type oid) that ``unpack_array`` reads.
+_ARRAY_TYPES: dict[int, np.dtype[Any]] = {20: np.dtype(">i8"), 23: np.dtype(">i4"),
+                                         701: np.dtype(">f8")}
+
+
+def unpack_array(buf: bytes | None) -> np.ndarray:
+    """A one-dimensional PostgreSQL array without NULLs, in its binary form (``array_send``),
+    as a NumPy array; an empty one for NULL (``array_agg`` of no rows)."""
+    if buf is None:
+        return np.empty(0, dtype=np.int64)
+    ndim, flags, oid = struct.unpack_from(">iiI", buf)
+    dtype = _ARRAY_TYPES[oid]
+    if ndim == 0:
+        return np.empty(0, dtype=dtype.newbyteorder("="))
+    if ndim != 1 or flags != 0:
+        raise ValueError("expected a one-dimensional array without NULLs")
+    (n,) = struct.unpack_from(">i", buf, 12)
+    pairs = np.frombuffer(buf, dtype=np.dtype([("len", ">i4"), ("value", dtype)]),
+                          offset=20, count=n)
+    return pairs["value"].astype(dtype.newbyteorder("="))
+
+
+def read_events_packed(conn: Any, low: int, high: int, watermark: int, *,
+                       block: int = PACKED_CONTACTS) -> pl.DataFrame:
+    """contact_id, ts, shape_id of the events of contacts [low, high) up to ``watermark``, from
+    PostgreSQL (``conn`` a psycopg connection), in (contact, time) order.
+
+    Each block of contacts comes back as one row of three arrays in binary form, which NumPy
+    reads as they are: a row per event costs the client far more to decode (connectorx: ~2.3
+    CPU-s per 4.8M events, against ~0.2 s) than the server to aggregate. The rows are fed to
+    the aggregates in the index's order, so the three arrays line up and are usually sorted
+    (``sorted_events`` checks)."""
+    parts: list[pl.DataFrame] = []
+    with conn.cursor(binary=True) as cur:
+        for start in range(int(low), int(high), block):
+            end = min(start + block, int(high))
+            cur.execute(
+                "SELECT array_send(array_agg(contact_id)), array_send(array_agg(ts)), "
+                "array_send(array_agg(shape_id)) FROM (SELECT contact_id, ts, shape_id "
+                "FROM events WHERE contact_id >= %s AND contact_id < %s AND id <= %s "
+                "ORDER BY contact_id, ts) e", (start, end, int(watermark)))
+            row = cur.fetchone()
+            assert row is not None
+            contact_id, ts, shape_id = (unpack_array(v) for v in row)
+            parts.append(pl.DataFrame({
+                "contact_id": contact_id.astype(np.int64), "ts": ts.astype(np.float64),
+                "shape_id": shape_id.astype(np.int64)}))
+    return pl.concat(parts) if parts else pl.DataFrame(schema={
+        "contact_id": pl.Int64, "ts": pl.Float64, "shape_id": pl.Int64})
 
 
 def _range_job(job: Any, url: str, config: LifecycleConfig, shape_rules: pl.DataFrame,
@@ -190,6 +247,20 @@ class PolarsBulkScoring:
     def _read(self, sql: str) -> pl.DataFrame:
         return read_frame(self._engine, self.uri, sql)
 
+    def _read_events(self, low: int, high: int, watermark: int) -> pl.DataFrame:
+        if make_url(self.url).get_backend_name() == "postgresql":
+            if self._engine is None:
+                with psycopg.connect(self.uri) as raw:
+                    return read_events_packed(raw, low, high, watermark)
+            with self._engine.connect() as conn:
+                return read_events_packed(conn.connection.driver_connection, low, high,
+                                          watermark)
+        # SQLite walks ix_events_contact_ts for this, already in order.
+        return self._read(
+            f"SELECT contact_id, ts, shape_id FROM events "
+            f"WHERE contact_id >= {int(low)} AND contact_id < {int(high)} "
+            f"AND id <= {int(watermark)} ORDER BY contact_id, ts")
+
     def shapes(self) -> list[tuple[int, Any]]:
         with self.engine.connect() as conn:
             return [(r.id, shape_from_row(r)) for r in conn.execute(select(t.event_shapes))]
@@ -244,13 +315,7 @@ class PolarsBulkScoring:
                      ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The range's events (contact_id, ts, shape_id; in that order) and its contacts'
         latest recycles (contact_id, recycled_at)."""
-        # SQLite walks ix_events_contact_ts for this, already in order; PostgreSQL may
-        # prefer to scan and leave the sort to Polars.
-        order = " ORDER BY contact_id, ts" if self.url.startswith("sqlite") else ""
-        events = sorted_events(self._read(
-            f"SELECT contact_id, ts, shape_id FROM events "
-            f"WHERE contact_id >= {int(low)} AND contact_id < {int(high)} "
-            f"AND id <= {int(watermark)}{order}"))
+        events = sorted_events(self._read_events(low, high, watermark))
         recycled = self._read(
             f"SELECT id AS contact_id, recycled_at FROM contacts "
             f"WHERE id >= {int(low)} AND id < {int(high)} AND recycled_at IS NOT NULL"
