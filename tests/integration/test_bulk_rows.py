@@ -19,6 +19,8 @@ from leadflow.config import Settings
 from leadflow.domain.model import Contact
 from leadflow.services.contacts import ContactIn, create_contact
 from leadflow.services.events import EventIn, merge_contacts, record_event
+from leadflow.services.tracking import take_messages
+from leadflow.services.tracking_messages import Envelope
 from tests.conftest import FakeClock
 
 
@@ -164,4 +166,32 @@ def test_writers_of_one_process_queue_for_sqlite_in_turn(tmp_path: Path,
         uow.commit()
     with app.reader() as reader:  # readers never wait for the turn
         assert reader.contacts.get_by_email("t@x.example") is not None
+    app.engine.dispose()
+
+
+def test_a_tracked_event_sets_only_the_columns_of_a_contact_it_changes(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """SQLite rewrites the index entries of every column an UPDATE sets, changed or not."""
+    app = App(Settings(database_url=f"sqlite:///{tmp_path / 'cols.db'}",
+                       data_dir=tmp_path / "data"), clock=clock)
+    with app.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE set_columns (name TEXT)")
+        for column in ("stage", "temperature", "last_event_at"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER set_{column} AFTER UPDATE OF {column} ON contacts "
+                f"BEGIN INSERT INTO set_columns VALUES ('{column}'); END")
+
+    def page_view(n: int) -> None:
+        take_messages(uow=app.uow(), ctx=app.ctx, envelope=Envelope(received_at=clock.now()),
+                      messages=[{"type": "page", "anonymousId": "visitor-1",
+                                 "messageId": f"m{n}", "timestamp": clock.now() - 60 + n,
+                                 "properties": {"url": "https://acme.example/blog"}}])
+
+    page_view(0)
+    with app.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM set_columns")
+    page_view(1)
+    with app.engine.connect() as conn:
+        assert [n for (n,) in conn.exec_driver_sql("SELECT name FROM set_columns")] == [
+            "last_event_at"]
     app.engine.dispose()

@@ -126,6 +126,7 @@ def is_transient(exc: object) -> bool:
 
 IN_SLICE = 500  # values per IN (...) list: within every database's limit of parameters
 # A contact is read with its scores (one contact_scores row each).
+OWN_COLUMNS = tuple(c.name for c in t.contacts.c if c.name != "id")
 CONTACT_WITH_SCORES = select(
     t.contacts, *(c for c in t.contact_scores.c if c.name not in ("contact_id", "rescored"))
 ).join(t.contact_scores, t.contact_scores.c.contact_id == t.contacts.c.id)
@@ -147,6 +148,11 @@ class SqlContactRepository:
     def __init__(self, conn: Connection, half_life_seconds: float) -> None:
         self.conn = conn
         self.half_life_seconds = half_life_seconds
+        # Each contact's own row as this unit of work last read or wrote it, so that
+        # ``save_many`` writes only the columns that changed: SQLite rewrites the entry of
+        # every index on a column an UPDATE sets, changed or not (a tracked event changes
+        # two or three of the nine such indexes of what it may set).
+        self._as_stored: dict[int, dict[str, Any]] = {}
 
     def _milestones(self, ids: Sequence[int]) -> dict[int, dict[str, float]]:
         out: dict[int, dict[str, float]] = {i: {} for i in ids}
@@ -171,6 +177,8 @@ class SqlContactRepository:
             query = query.order_by(t.contacts.c.id).with_for_update()
         rows = self.conn.execute(query)
         rows_by_id = {r.id: r for r in rows}
+        for cid, r in rows_by_id.items():
+            self._as_stored[cid] = {c: r._mapping[c] for c in OWN_COLUMNS}
         ms = self._milestones(list(rows_by_id))
         return [contact_from_row(rows_by_id[i], ms[i]) for i in contact_ids if i in rows_by_id]
 
@@ -241,8 +249,9 @@ class SqlContactRepository:
     def save(self, contact: Contact) -> None:
         assert contact.id is not None
         scores = score_values(contact, self.half_life_seconds)
-        self.conn.execute(update(t.contacts).where(t.contacts.c.id == contact.id),
-                          self._own(contact, scores))
+        own = self._own(contact, scores)
+        self.conn.execute(update(t.contacts).where(t.contacts.c.id == contact.id), own)
+        self._as_stored[contact.id] = own
         if not self.conn.execute(update(t.contact_scores)
                                  .where(t.contact_scores.c.contact_id == contact.id),
                                  scores).rowcount:
@@ -254,19 +263,29 @@ class SqlContactRepository:
         their own row only ``columns`` when given."""
         if not contacts:
             return
-        own, scores = [], []
+        own: dict[tuple[str, ...], list[dict[str, Any]]] = {}  # by the columns that changed
+        scores = []
         for contact in contacts:
             assert contact.id is not None
             score = score_values(contact, self.half_life_seconds)
             values = self._own(contact, score)
             if columns is not None:
                 values = {c: values[c] for c in (*columns, "queue_rank")}
-            own.append({**values, "id": contact.id})
+            stored = self._as_stored.get(contact.id)
+            changed = tuple(c for c, v in values.items()
+                            if stored is None or c not in stored or stored[c] != v)
+            if changed:
+                own.setdefault(changed, []).append(
+                    {**{c: values[c] for c in changed}, "id": contact.id})
+            if stored is not None:
+                stored.update(values)
             scores.append({**score, "contact_id": contact.id})
-        update_rows(self.conn, t.contacts, "id", own)
+        for rows in own.values():
+            update_rows(self.conn, t.contacts, "id", rows)
         update_rows(self.conn, t.contact_scores, "contact_id", scores)
 
     def delete(self, contact_id: int) -> None:
+        self._as_stored.clear()  # referrals change below
         self.conn.execute(delete(t.milestones).where(t.milestones.c.contact_id == contact_id))
         self.conn.execute(delete(t.identities).where(t.identities.c.contact_id == contact_id))
         self.conn.execute(delete(t.contact_scores)
@@ -290,6 +309,7 @@ class SqlContactRepository:
                           .values(contact_id=to_id))
 
     def move_referrals(self, from_id: int, to_id: int) -> None:
+        self._as_stored.clear()
         self.conn.execute(update(t.contacts).where(t.contacts.c.referred_by_id == from_id,
                                                    t.contacts.c.id != to_id)
                           .values(referred_by_id=to_id))
