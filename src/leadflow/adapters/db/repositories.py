@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ARRAY,
     Connection,
@@ -18,10 +19,12 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     select,
     update,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Select
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_rows import (
@@ -91,13 +94,20 @@ from leadflow.domain.ports import (
 FIND_IDENTITY = select(t.identities.c.contact_id).where(
     t.identities.c.kind == bindparam("kind"), t.identities.c.value == bindparam("value"))
 FIND_MESSAGE = select(t.events.c.id).where(t.events.c.message_id == bindparam("message_id"))
+
+
+def _json_list(name: str) -> Select[Any]:
+    """The values of a JSON array parameter, on SQLite: one statement, compiled once,
+    whatever the number of values (an expanding IN is rendered anew at each run)."""
+    return select(literal_column("value")).select_from(func.json_each(bindparam(name)))
+
+
 FIND_SUPPRESSED = select(t.suppressions.c.hash).where(
-    t.suppressions.c.hash.in_(bindparam("hashes", expanding=True)))
+    t.suppressions.c.hash.in_(_json_list("hashes")))
 FIND_IDENTITIES = select(t.identities.c.value, t.identities.c.contact_id).where(
-    t.identities.c.kind == bindparam("kind"),
-    t.identities.c.value.in_(bindparam("values", expanding=True)))
+    t.identities.c.kind == bindparam("kind"), t.identities.c.value.in_(_json_list("values")))
 FIND_MESSAGES = select(t.events.c.message_id).where(
-    t.events.c.message_id.in_(bindparam("ids", expanding=True)))
+    t.events.c.message_id.in_(_json_list("ids")))
 # PostgreSQL takes the whole list as one array parameter: a short statement, planned once.
 PG_FIND_IDENTITIES = select(t.identities.c.value, t.identities.c.contact_id).where(
     t.identities.c.kind == bindparam("kind"),
@@ -126,7 +136,7 @@ def is_transient(exc: object) -> bool:
 
 IN_SLICE = 500  # values per IN (...) list: within every database's limit of parameters
 # A contact is read with its scores (one contact_scores row each).
-OWN_COLUMNS = tuple(c.name for c in t.contacts.c if c.name != "id")
+CONTACT_COLUMNS = tuple(c.name for c in t.contacts.c)
 CONTACT_WITH_SCORES = select(
     t.contacts, *(c for c in t.contact_scores.c if c.name not in ("contact_id", "rescored"))
 ).join(t.contact_scores, t.contact_scores.c.contact_id == t.contacts.c.id)
@@ -138,10 +148,13 @@ def _new_id(result: CursorResult[Any]) -> int:
     return int(key[0])
 
 
-def _slices(conn: Connection, values: Sequence[str]) -> list[list[str]]:
+def _slices(conn: Connection, values: Sequence[str]) -> list[Any]:
+    """``values`` as the FIND_ and PG_FIND_ statements take them: an array on PostgreSQL,
+    JSON arrays of up to IN_SLICE values on SQLite."""
     if is_postgresql(conn):
         return [list(values)] if values else []
-    return [list(values[i:i + IN_SLICE]) for i in range(0, len(values), IN_SLICE)]
+    return [orjson.dumps(list(values[i:i + IN_SLICE])).decode()
+            for i in range(0, len(values), IN_SLICE)]
 
 
 class SqlContactRepository:
@@ -178,7 +191,7 @@ class SqlContactRepository:
         rows = self.conn.execute(query)
         rows_by_id = {r.id: r for r in rows}
         for cid, r in rows_by_id.items():
-            self._as_stored[cid] = {c: r._mapping[c] for c in OWN_COLUMNS}
+            self._as_stored[cid] = dict(zip(CONTACT_COLUMNS, r, strict=False))  # theirs lead
         ms = self._milestones(list(rows_by_id))
         return [contact_from_row(rows_by_id[i], ms[i]) for i in contact_ids if i in rows_by_id]
 
