@@ -580,7 +580,10 @@ class PolarsBulkScoring:
                     writer.add(frame, contacts)
                     crossings.append(found)
             changed = writer.finish()
-            sync_queue_ranks(conn)
+            if changed:
+                # Saving a contact keeps its copy of the rank; only a rescore that changed
+                # ranks leaves copies to update (1.5-2 s to compare a million rows for none).
+                sync_queue_ranks(conn)
             return changed, self.last_watermark
 
     def changed_in_range(self, low: int, high: int, shape_rules: pl.DataFrame,
@@ -630,6 +633,9 @@ class _Writer:
         self.contacts = 0
         self.index_dropped = False
         if self.pg:
+            # Enough memory to join a range's rows without spilling to disk in 16 batches
+            # (0.7-1.2 s of the 3-4 s of updating 250k rows).
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
             conn.execute(text(
                 "CREATE TEMP TABLE rescore_tmp (contact_id BIGINT, score FLOAT8, t0 FLOAT8,"
                 " rank FLOAT8, breakdown TEXT, caps TEXT, baseline FLOAT8, signals TEXT,"
