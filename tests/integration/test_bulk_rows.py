@@ -9,11 +9,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select, text
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_rows import insert_rows, update_rows
-from leadflow.adapters.db.engine import BACKSTOP_CHECKPOINT_PAGES, BackgroundCheckpoints, is_busy
+from leadflow.adapters.db.engine import (
+    BACKSTOP_CHECKPOINT_PAGES,
+    BackgroundCheckpoints,
+    is_busy,
+    make_engine,
+)
 from leadflow.bootstrap import App
 from leadflow.config import Settings
 from leadflow.domain.model import Contact
@@ -195,3 +201,14 @@ def test_a_tracked_event_sets_only_the_columns_of_a_contact_it_changes(
         assert [n for (n,) in conn.exec_driver_sql("SELECT name FROM set_columns")] == [
             "last_event_at"]
     app.engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgresql_plans_each_statement_with_its_values(database_url: str) -> None:
+    """A generic plan made while a table was small (a seq scan) would stay once it grew."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+    finally:
+        engine.dispose()
