@@ -212,3 +212,39 @@ def test_postgresql_plans_each_statement_with_its_values(database_url: str) -> N
             assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
     finally:
         engine.dispose()
+
+
+def test_the_log_starts_anew_while_writers_keep_writing(tmp_path: Path,
+                                                        clock: FakeClock) -> None:
+    """A checkpoint that writers overtake leaves the log to grow: the thread copies the last
+    frames with this process's writers held back, so the next writer starts it anew."""
+    app = App(Settings(database_url=f"sqlite:///{tmp_path / 'grow.db'}",
+                       data_dir=tmp_path / "data"), clock=clock)
+    app.engine  # noqa: B018
+    checkpoints = BackgroundCheckpoints(app.engine, every=0.02)
+    checkpoints.start()
+    stop = threading.Event()
+    written = [0]
+
+    def write() -> None:
+        while not stop.is_set():
+            with app.uow() as uow:
+                uow.contacts.add_many([Contact(id=None, stage="suspect") for _ in range(200)])
+                uow.commit()
+            written[0] += 1
+
+    writers = [threading.Thread(target=write) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    try:
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        for writer in writers:
+            writer.join()
+    log_bytes = Path(f"{tmp_path / 'grow.db'}-wal").stat().st_size
+    database_bytes = Path(tmp_path / "grow.db").stat().st_size
+    checkpoints.stop()
+    assert written[0] > 20
+    assert log_bytes < database_bytes  # every row went through the log; most of it reused
+    app.engine.dispose()

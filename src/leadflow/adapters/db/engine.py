@@ -116,8 +116,8 @@ def one_writer_at_a_time(engine: Engine) -> Iterator[None]:
 
 
 # A web process that checkpoints from a thread of its own still lets a write checkpoint the log
-# once it holds this many pages (about 80 MB), should that thread fall behind.
-BACKSTOP_CHECKPOINT_PAGES = 20_000
+# once it holds this many pages (about 200 MB), should that thread fall behind.
+BACKSTOP_CHECKPOINT_PAGES = 50_000
 
 
 class BackgroundCheckpoints:
@@ -125,9 +125,10 @@ class BackgroundCheckpoints:
 
     By default the commit that fills the log past 1,000 pages does it, writing pages back
     and syncing the file while its request waits (a fifth of the time of a tracking batch).
-    Here the engine's connections leave that to this thread, which runs a PASSIVE checkpoint
-    (never in a writer's or reader's way) every ``every`` seconds; a writer still checkpoints
-    past BACKSTOP_CHECKPOINT_PAGES. Other processes keep the default.
+    Here the engine's connections leave that to this thread, which every ``every`` seconds
+    runs a PASSIVE checkpoint (never in a writer's or reader's way), then copies what was
+    written meanwhile with this process's writers held back; a writer still checkpoints past
+    BACKSTOP_CHECKPOINT_PAGES. Other processes keep the default.
     """
 
     def __init__(self, engine: Engine, *, every: float = 1.0) -> None:
@@ -169,7 +170,11 @@ class BackgroundCheckpoints:
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                self.checkpoint()
+                self.checkpoint()  # most of the log, while this process's writers go on
+                # The rest, with them held back a moment: only a log copied whole is started
+                # anew by the next writer; otherwise it grows while they keep writing.
+                with one_writer_at_a_time(self.engine):
+                    self.checkpoint()
             except Exception as exc:  # the backstop keeps the log bounded meanwhile
                 log.warning("background checkpoint failed: %s", _said(exc))
 
