@@ -8,8 +8,9 @@ dropped on its own and listed; its valid neighbours are stored.
 from __future__ import annotations
 
 import random
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,36 +134,112 @@ def _link_account(uow: UnitOfWork, ctx: Context, contact_id: int, data: AccountI
 
 def take_messages(*, uow: UnitOfWork, ctx: Context, messages: Sequence[Any],
                   envelope: Envelope, kind: str | None = None,
-                  oversize: frozenset[int] = frozenset(), bulk: bool = True) -> TrackingResult:
+                  oversize: frozenset[int] = frozenset(), bulk: bool = True,
+                  together: Together | None = None) -> TrackingResult:
     """Store every valid message of one request in one transaction; list the others.
 
     Runs of track and page calls go through the bulk path (``bulk``); identify, group and
     alias calls, which may merge contacts, one at a time between them. A request that meets
-    a concurrent one creating the same visitor is simply done again.
+    a concurrent one creating the same visitor is simply done again. With ``together``,
+    requests that come while another is being written are then written with others in one
+    transaction (each still whole in one).
     """
     good, bad = read_messages(messages, envelope, kind=kind, oversize=oversize)
+    request = _Request(good, bad)
+    if together is None:
+        _write_group(uow, ctx, [request], bulk=bulk)
+    else:
+        together.submit(request, lambda group: _write_group(uow, ctx, group, bulk=bulk))
+    if request.error is not None:
+        raise request.error
+    assert request.result is not None
+    return request.result
+
+
+@dataclass(eq=False)
+class _Request:
+    good: list[_Prepared]
+    bad: list[Rejected]
+    result: TrackingResult | None = None
+    error: Exception | None = None
+    done: bool = False
+
+
+class Together:
+    """Group commit for tracking requests: one transaction (one commit, one statement per
+    table) for the requests that queued while the last was being written, up to
+    ``most_messages`` messages, instead of one each. PostgreSQL syncs its log at every
+    commit, and every statement is a round trip."""
+
+    def __init__(self, *, most_messages: int = 1000) -> None:
+        self.most_messages = most_messages
+        self._turn = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Request] = []
+
+    def submit(self, request: _Request, write: Callable[[list[_Request]], None]) -> None:
+        """Return once ``request`` is written (its result or error set), by this thread or by
+        the one whose turn it was."""
+        with self._queue_lock:
+            self._queue.append(request)
+        with self._turn:
+            while not request.done:
+                with self._queue_lock:
+                    group: list[_Request] = []
+                    size = 0
+                    while self._queue and (not group or size + len(self._queue[0].good)
+                                           <= self.most_messages):
+                        size += len(self._queue[0].good)
+                        group.append(self._queue.pop(0))
+                try:
+                    write(group)
+                finally:
+                    for member in group:
+                        member.done = True
+
+
+def _write_group(uow: UnitOfWork, ctx: Context, group: list[_Request], *, bulk: bool) -> None:
+    """Write ``group`` in one transaction; when that fails, each request on its own, so that
+    only the one at fault fails."""
+    try:
+        _take_retrying(uow, ctx, group, bulk=bulk)
+        return
+    except Exception as exc:
+        if len(group) == 1:
+            group[0].error = exc
+            return
+    for request in group:
+        try:
+            _take_retrying(uow, ctx, [request], bulk=bulk)
+        except Exception as exc:
+            request.error = exc
+
+
+def _take_retrying(uow: UnitOfWork, ctx: Context, group: list[_Request], *,
+                   bulk: bool) -> None:
     for attempt in range(CONCURRENT_RETRIES):
         try:
-            return _take(uow, ctx, good, bad, bulk=bulk)
+            _take(uow, ctx, group, bulk=bulk)
+            return
         except ConcurrentChange:
             if attempt == CONCURRENT_RETRIES - 1:
                 raise
             time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
-def _take(uow: UnitOfWork, ctx: Context, good: list[_Prepared], bad: list[Rejected], *,
-          bulk: bool) -> TrackingResult:
-    bad = list(bad)
+def _take(uow: UnitOfWork, ctx: Context, group: list[_Request], *, bulk: bool) -> None:
+    good = {id(r): list(r.good) for r in group}
+    bad = {id(r): list(r.bad) for r in group}
     while True:
-        result = TrackingResult(rejected=list(bad))
-        failed: _Prepared | None = None
+        results = {id(r): TrackingResult(rejected=list(bad[id(r)])) for r in group}
+        items = [(item, results[id(r)]) for r in group for item in good[id(r)]]
+        failed: tuple[_Prepared, TrackingResult] | None = None
         with uow:
             # Tracking requests touch many contacts each, in no order: one at a time they
             # neither deadlock nor race to create the same new visitor.
             uow.serialize("tracking")
             try:
-                failed = _apply_all(uow, ctx, good, result, bulk=bulk)
+                failed = _apply_all(uow, ctx, items, bulk=bulk)
             except (NeedsOneByOne, LeadflowError):
                 if not bulk:
                     raise
@@ -170,30 +247,39 @@ def _take(uow: UnitOfWork, ctx: Context, good: list[_Prepared], bad: list[Reject
                 continue
             if failed is None:
                 uow.commit()
-                result.rejected.sort(key=lambda r: r.index)
-                return result
+                for r in group:
+                    r.result = results[id(r)]
+                    r.result.rejected.sort(key=lambda rejected: rejected.index)
+                return
         # Undo the whole attempt and go again without the message that failed: rare, and
         # cheaper than a savepoint around every message.
-        bad.append(result.rejected[-1])
-        good = [g for g in good if g is not failed]
+        item, result = failed
+        owner = next(r for r in group if results[id(r)] is result)
+        bad[id(owner)].append(result.rejected[-1])
+        good[id(owner)] = [g for g in good[id(owner)] if g is not item]
 
 
-def _apply_all(uow: UnitOfWork, ctx: Context, good: list[_Prepared], result: TrackingResult,
-               *, bulk: bool) -> _Prepared | None:
-    """Apply the messages in order; the one the services refused, if any (not applied)."""
-    run: list[_Prepared] = []
+def _apply_all(uow: UnitOfWork, ctx: Context, items: list[tuple[_Prepared, TrackingResult]],
+               *, bulk: bool) -> tuple[_Prepared, TrackingResult] | None:
+    """Apply the messages in order, each counted in its request's result; the one the
+    services refused, if any (not applied)."""
+    run: list[tuple[_Prepared, TrackingResult]] = []
 
     def flush() -> None:
         if run:
-            done = record_many(uow=uow, ctx=ctx, events=[p.event for p in run])
-            result.stored += done.stored
-            result.duplicates += done.duplicates
-            result.contact_ids |= done.contact_ids
+            done = record_many(uow=uow, ctx=ctx, events=[p.event for p, _ in run])
+            duplicates = set(done.duplicate_at)
+            for position, (_, result) in enumerate(run):
+                if position in duplicates:
+                    result.duplicates += 1
+                else:
+                    result.stored += 1
+                result.contact_ids |= done.contact_ids
             run.clear()
 
-    for item in good:
+    for item, result in items:
         if bulk and isinstance(item.call, TrackCall) and item.event.contact_id is None:
-            run.append(item)
+            run.append((item, result))
             continue
         flush()
         try:
@@ -201,6 +287,6 @@ def _apply_all(uow: UnitOfWork, ctx: Context, good: list[_Prepared], result: Tra
         except LeadflowError as exc:
             result.rejected.append(Rejected(item.index, item.event.message_id, exc.field,
                                             exc.message))
-            return item
+            return item, result
     flush()
     return None

@@ -44,6 +44,7 @@ class BulkResult:
     stored: int = 0
     duplicates: int = 0
     contact_ids: set[int] = field(default_factory=set)
+    duplicate_at: list[int] = field(default_factory=list)  # positions in the run
 
 
 @dataclass
@@ -61,9 +62,10 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
     fresh: list[EventIn] = []
     seen: set[str] = set()
     stored = uow.events.existing_messages([e.message_id for e in events if e.message_id])
-    for event in events:
+    for position, event in enumerate(events):
         if event.message_id and (event.message_id in stored or event.message_id in seen):
             result.duplicates += 1
+            result.duplicate_at.append(position)
             continue
         if event.message_id:
             seen.add(event.message_id)

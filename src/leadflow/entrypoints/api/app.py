@@ -34,6 +34,7 @@ from leadflow.entrypoints.api.rate_limit import RateLimiter
 from leadflow.entrypoints.metrics import LATENCY, REQUESTS
 from leadflow.entrypoints.web.mount import install_web
 from leadflow.entrypoints.worker import Jobs, Worker
+from leadflow.services.tracking import Together
 
 
 def create_app(app: App | None = None, *, embedded_worker: bool = False) -> FastAPI:
@@ -62,6 +63,7 @@ def create_app(app: App | None = None, *, embedded_worker: bool = False) -> Fast
                               "Authenticate with `Authorization: Bearer <secret key>`.")
     api.state.leadflow = leadflow
     api.state.jobs = jobs
+    api.state.tracking_together = Together()
     api.state.rate_limiter = RateLimiter(leadflow.settings.tracking_rate_limit,
                                              leadflow.clock.now)
     # Password guessing: five tries, then one every five seconds, per email and per client.

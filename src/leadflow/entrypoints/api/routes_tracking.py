@@ -94,7 +94,7 @@ async def _take(request: Request, kind: str | None) -> Response:
     try:
         result = await run_in_threadpool(lambda: take_messages(
             uow=app.uow(), ctx=app.ctx, messages=messages, envelope=envelope, kind=kind,
-            oversize=oversize))
+            oversize=oversize, together=request.app.state.tracking_together))
     except ConcurrentChange as exc:
         # SDKs drop a batch answered 4xx but retry a 5xx: this one must come again.
         log.warning("tracking request deferred", extra={"path": request.url.path,

@@ -1,0 +1,77 @@
+"""Tracking requests that queue while another is written are written together, in one
+transaction, and each still gets its own answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import event, func, select
+
+from leadflow.adapters.db import tables as t
+from leadflow.bootstrap import App
+from leadflow.services.tracking import Together, TrackingResult, take_messages
+from leadflow.services.tracking_messages import Envelope
+from tests.conftest import FakeClock
+
+
+def _page(message_id: str, visitor: str, clock: FakeClock) -> dict[str, Any]:
+    return {"type": "page", "anonymousId": visitor, "messageId": message_id,
+            "timestamp": clock.now() - 30, "properties": {"url": "https://acme.example/"}}
+
+
+def test_requests_that_queue_are_written_in_one_transaction(app: App,
+                                                            clock: FakeClock) -> None:
+    together = Together()
+    requests = {
+        "first": [_page("a1", "v1", clock)],
+        "second": [_page("b1", "v2", clock), _page("b2", "v3", clock)],
+        "third": [_page("c1", "v2", clock), {"type": "page"},  # no id: rejected alone
+                  _page("b2", "v3", clock)],  # sent by the second one too: a duplicate
+        "fourth": [{"type": "track", "anonymousId": "v4", "messageId": "d1",
+                    "timestamp": clock.now() - 20, "event": "Demo Request"},
+                   {"type": "identify", "anonymousId": "v4", "userId": "u4",
+                    "messageId": "d2", "traits": {"email": "v4@acme.example"}}],
+    }
+    results: dict[str, TrackingResult] = {}
+    commits: list[int] = []
+    event.listen(app.engine, "commit", lambda conn: commits.append(1))
+
+    def send(name: str) -> None:
+        results[name] = take_messages(uow=app.uow(), ctx=app.ctx, messages=requests[name],
+                                      envelope=Envelope(received_at=clock.now()),
+                                      together=together)
+
+    with app.uow() as holder:  # the first request waits for this writer, the others queue
+        holder.serialize("tracking")
+        first = threading.Thread(target=send, args=("first",))
+        first.start()
+        time.sleep(0.3)
+        others = [threading.Thread(target=send, args=(n,)) for n in requests if n != "first"]
+        for thread in others:
+            thread.start()
+        time.sleep(0.3)
+    for thread in (first, *others):
+        thread.join(30)
+
+    assert len(commits) == 2  # the first alone, then the three that queued together
+    assert (results["first"].stored, results["first"].duplicates) == (1, 0)
+    assert (results["second"].stored, results["second"].duplicates) == (2, 0)
+    assert (results["third"].stored, results["third"].duplicates) == (1, 1)
+    assert [(r.index, r.field) for r in results["third"].rejected] == [(1, "userId")]
+    assert (results["fourth"].stored, results["fourth"].duplicates) == (2, 0)
+    assert not any(r.rejected for n, r in results.items() if n != "third")
+    with app.engine.connect() as conn:
+        stored = sorted(conn.execute(select(t.events.c.message_id)).scalars())
+        visitors = conn.execute(select(func.count()).select_from(t.identities).where(
+            t.identities.c.kind == "anonymous_id")).scalar()
+    assert stored == ["a1", "b1", "b2", "c1", "d1", "d2"]
+    assert visitors == 4
+
+
+def test_a_request_alone_is_written_at_once(app: App, clock: FakeClock) -> None:
+    together = Together()
+    result = take_messages(uow=app.uow(), ctx=app.ctx, messages=[_page("x1", "v9", clock)],
+                           envelope=Envelope(received_at=clock.now()), together=together)
+    assert (result.stored, result.duplicates, result.rejected) == (1, 0, [])
