@@ -248,3 +248,20 @@ def test_the_log_starts_anew_while_writers_keep_writing(tmp_path: Path,
     assert written[0] > 20
     assert log_bytes < database_bytes  # every row went through the log; most of it reused
     app.engine.dispose()
+
+
+def test_two_apps_on_one_engine_each_stop_their_own_checkpoints(tmp_path: Path,
+                                                                clock: FakeClock) -> None:
+    app = App(Settings(database_url=f"sqlite:///{tmp_path / 'two.db'}",
+                       data_dir=tmp_path / "data"), clock=clock)
+    first, second = (BackgroundCheckpoints(app.engine, every=0.05) for _ in range(2))
+    first.start()
+    second.start()
+    first.stop()
+    with app.engine.connect() as conn:  # the second still runs: its writers leave it the log
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == (
+            BACKSTOP_CHECKPOINT_PAGES)
+    second.stop()
+    with app.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    app.engine.dispose()

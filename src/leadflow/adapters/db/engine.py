@@ -138,10 +138,15 @@ class BackgroundCheckpoints:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+        # This instance's own listener: two apps in one process (tests) may share an engine.
+        def leave_checkpoints(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
+        self._on_connect = leave_checkpoints
+
     def start(self) -> None:
         if self.engine.dialect.name != "sqlite" or self._thread is not None:
             return
-        event.listen(self.engine, "connect", _leave_checkpoints)
+        event.listen(self.engine, "connect", self._on_connect)
         self.engine.dispose()  # pooled connections were opened with the default
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="wal-checkpoints", daemon=True)
@@ -153,7 +158,7 @@ class BackgroundCheckpoints:
         self._stop.set()
         self._thread.join()
         self._thread = None
-        event.remove(self.engine, "connect", _leave_checkpoints)
+        event.remove(self.engine, "connect", self._on_connect)
         self.engine.dispose()
 
     def checkpoint(self) -> tuple[int, int]:
@@ -177,10 +182,6 @@ class BackgroundCheckpoints:
                     self.checkpoint()
             except Exception as exc:  # the backstop keeps the log bounded meanwhile
                 log.warning("background checkpoint failed: %s", _said(exc))
-
-
-def _leave_checkpoints(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
