@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, select
 
 from leadflow.adapters.db import tables as t
 from leadflow.bootstrap import App
+from leadflow.config import Settings
+from leadflow.domain.errors import Unavailable
 from leadflow.services.tracking import Together, TrackingResult, take_messages
 from leadflow.services.tracking_messages import Envelope
 from tests.conftest import FakeClock
@@ -62,6 +65,9 @@ def test_requests_that_queue_are_written_in_one_transaction(app: App,
     assert [(r.index, r.field) for r in results["third"].rejected] == [(1, "userId")]
     assert (results["fourth"].stored, results["fourth"].duplicates) == (2, 0)
     assert not any(r.rejected for n, r in results.items() if n != "third")
+    assert len(results["second"].contact_ids) == 2  # its own two visitors, no one else's
+    assert len(results["fourth"].contact_ids) == 1
+    assert not results["second"].contact_ids & results["fourth"].contact_ids
     with app.engine.connect() as conn:
         stored = sorted(conn.execute(select(t.events.c.message_id)).scalars())
         visitors = conn.execute(select(func.count()).select_from(t.identities).where(
@@ -75,3 +81,36 @@ def test_a_request_alone_is_written_at_once(app: App, clock: FakeClock) -> None:
     result = take_messages(uow=app.uow(), ctx=app.ctx, messages=[_page("x1", "v9", clock)],
                            envelope=Envelope(received_at=clock.now()), together=together)
     assert (result.stored, result.duplicates, result.rejected) == (1, 0, [])
+
+
+def test_a_database_too_busy_fails_queued_requests_at_once_to_come_again(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """Each is answered "come again" (503) after one wait, not written again one by one."""
+    app = App(Settings(database_url=f"sqlite:///{tmp_path / 'busy.db'}?timeout=0.5",
+                       data_dir=tmp_path / "data"), clock=clock)
+    app.engine  # noqa: B018
+    together = Together()
+    outcomes: dict[str, tuple[str, float]] = {}
+
+    def send(name: str) -> None:
+        started = time.monotonic()
+        try:
+            take_messages(uow=app.uow(), ctx=app.ctx, messages=[_page(name, name, clock)],
+                          envelope=Envelope(received_at=clock.now()), together=together)
+            outcomes[name] = ("stored", time.monotonic() - started)
+        except Unavailable:
+            outcomes[name] = ("come again", time.monotonic() - started)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in ("a", "b", "c", "d")]
+    with app.uow():  # another writer of this process keeps the database past the timeout
+        threads[0].start()
+        time.sleep(0.2)
+        for thread in threads[1:]:
+            thread.start()
+        time.sleep(1.5)
+    for thread in threads:
+        thread.join(30)
+    assert {name: what for name, (what, _) in outcomes.items()} == dict.fromkeys(
+        "abcd", "come again")
+    assert max(seconds for _, seconds in outcomes.values()) < 1.6  # one wait each, not four
+    app.engine.dispose()

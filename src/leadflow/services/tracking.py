@@ -7,6 +7,7 @@ dropped on its own and listed; its valid neighbours are stored.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadflow.domain.errors import ConcurrentChange, LeadflowError
+from leadflow.domain.errors import ConcurrentChange, LeadflowError, Unavailable
 from leadflow.domain.lifecycle import evaluate
 from leadflow.domain.ports import UnitOfWork
 from leadflow.services.common import load_contact, persist_outcome, refit
@@ -40,6 +41,7 @@ from leadflow.services.tracking_messages import (
 )
 
 CONCURRENT_RETRIES = 8
+log = logging.getLogger("leadflow.tracking")
 
 
 @dataclass
@@ -199,15 +201,22 @@ class Together:
 
 
 def _write_group(uow: UnitOfWork, ctx: Context, group: list[_Request], *, bulk: bool) -> None:
-    """Write ``group`` in one transaction; when that fails, each request on its own, so that
-    only the one at fault fails."""
+    """Write ``group`` in one transaction; when one of its messages fails it, each request on
+    its own, so that only the one at fault fails. A database too busy fails them all alike,
+    at once (each is answered "come again")."""
     try:
         _take_retrying(uow, ctx, group, bulk=bulk)
+        return
+    except (ConcurrentChange, Unavailable) as exc:
+        for request in group:
+            request.error = exc
         return
     except Exception as exc:
         if len(group) == 1:
             group[0].error = exc
             return
+        log.warning("%d tracking requests written together failed (%s: %s); writing them "
+                    "one at a time", len(group), type(exc).__name__, exc)
     for request in group:
         try:
             _take_retrying(uow, ctx, [request], bulk=bulk)
@@ -268,13 +277,12 @@ def _apply_all(uow: UnitOfWork, ctx: Context, items: list[tuple[_Prepared, Track
     def flush() -> None:
         if run:
             done = record_many(uow=uow, ctx=ctx, events=[p.event for p, _ in run])
-            duplicates = set(done.duplicate_at)
-            for position, (_, result) in enumerate(run):
-                if position in duplicates:
+            for (_, result), contact_id in zip(run, done.contact_at, strict=True):
+                if contact_id is None:
                     result.duplicates += 1
                 else:
                     result.stored += 1
-                result.contact_ids |= done.contact_ids
+                    result.contact_ids.add(contact_id)
             run.clear()
 
     for item, result in items:

@@ -44,7 +44,7 @@ class BulkResult:
     stored: int = 0
     duplicates: int = 0
     contact_ids: set[int] = field(default_factory=set)
-    duplicate_at: list[int] = field(default_factory=list)  # positions in the run
+    contact_at: list[int | None] = field(default_factory=list)  # per event; None: duplicate
 
 
 @dataclass
@@ -62,11 +62,13 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
     fresh: list[EventIn] = []
     seen: set[str] = set()
     stored = uow.events.existing_messages([e.message_id for e in events if e.message_id])
+    result.contact_at = [None] * len(events)
+    fresh_at: list[int] = []
     for position, event in enumerate(events):
         if event.message_id and (event.message_id in stored or event.message_id in seen):
             result.duplicates += 1
-            result.duplicate_at.append(position)
             continue
+        fresh_at.append(position)
         if event.message_id:
             seen.add(event.message_id)
         fresh.append(event)
@@ -176,6 +178,8 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
     uow.outbox.add_many(writes.outbox)
     uow.contacts.save_many([contacts[k] for k in by_contact if k > 0], columns=TRACKING_COLUMNS)
     result.stored = len(stored_events)
+    for position, key in zip(fresh_at, owner_of, strict=True):
+        result.contact_at[position] = contacts[key].id
     return result
 
 

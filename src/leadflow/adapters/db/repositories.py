@@ -33,7 +33,7 @@ from leadflow.adapters.db.bulk_rows import (
     is_postgresql,
     update_rows,
 )
-from leadflow.adapters.db.engine import one_writer_at_a_time
+from leadflow.adapters.db.engine import one_writer_at_a_time, try_again_later
 from leadflow.adapters.db.mapping import (
     account_from_row,
     account_values,
@@ -64,7 +64,7 @@ from leadflow.adapters.db.sales_repositories import (
     SqlUserRepository,
 )
 from leadflow.adapters.db.segment_repository import SqlSegmentRepository
-from leadflow.domain.errors import ConcurrentChange
+from leadflow.domain.errors import ConcurrentChange, Unavailable
 from leadflow.domain.matching import EventShape
 from leadflow.domain.model import Account, Contact, Event, StageChange
 from leadflow.domain.nurture_ports import (
@@ -594,10 +594,12 @@ class SqlUnitOfWork:
         self.committed_shapes = committed_shapes if committed_shapes is not None else {}
 
     def __enter__(self) -> SqlUnitOfWork:
+        if getattr(self, "_open", False):
+            raise RuntimeError("this unit of work is already open")
         self._turn = ExitStack()
-        if self.write_lock:
-            self._turn.enter_context(one_writer_at_a_time(self.engine))
         try:
+            if self.write_lock:
+                self._turn.enter_context(one_writer_at_a_time(self.engine))
             conn = self._turn.enter_context(self.engine.connect())
             self.tx = conn.begin()
             if self.write_lock and conn.dialect.name == "sqlite":
@@ -605,9 +607,13 @@ class SqlUnitOfWork:
                 # until it commits (no lost update), and it never fails upgrading a stale read
                 # snapshot.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
+        except BaseException as exc:
             self._turn.close()
+            why = try_again_later(exc) if isinstance(exc, Exception) else None
+            if why is not None:  # nothing was done: the same work can simply come again
+                raise Unavailable(f"{why}; try again shortly") from exc
             raise
+        self._open = True
         self.conn = conn
         # Typed as the ports, as the UnitOfWork protocol's (mutable) attributes require.
         self.contacts: ContactRepository = SqlContactRepository(self.conn,
@@ -637,6 +643,7 @@ class SqlUnitOfWork:
             if self.tx.is_active:
                 self.tx.rollback()
         finally:
+            self._open = False
             self._turn.close()  # closes the connection, then ends this process's write turn
         if isinstance(exc, Exception) and is_transient(exc):
             raise ConcurrentChange("a concurrent change got in the way; try again") from exc
@@ -664,8 +671,9 @@ class SqlUnitOfWork:
             yield
         except BaseException:
             nested.rollback()
-            # Shape ids it made may be undone.
+            # Shape ids it made may be undone, and contact rows as it wrote them.
             self._events = SqlEventRepository(self.conn, self.committed_shapes)
             self.events = self._events
+            self.contacts = SqlContactRepository(self.conn, self.half_life_seconds)
             raise
         nested.commit()

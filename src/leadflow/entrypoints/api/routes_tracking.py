@@ -19,7 +19,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from leadflow.domain.access import TRACK
-from leadflow.domain.errors import ConcurrentChange, InvalidInput, LeadflowError, TooLarge
+from leadflow.domain.errors import (
+    ConcurrentChange,
+    InvalidInput,
+    LeadflowError,
+    TooLarge,
+    Unavailable,
+)
 from leadflow.entrypoints.api.auth import get_app, token_of
 from leadflow.entrypoints.api.errors import error_body, error_response
 from leadflow.entrypoints.metrics import EVENTS_DUPLICATE, EVENTS_REJECTED, EVENTS_STORED
@@ -95,7 +101,7 @@ async def _take(request: Request, kind: str | None) -> Response:
         result = await run_in_threadpool(lambda: take_messages(
             uow=app.uow(), ctx=app.ctx, messages=messages, envelope=envelope, kind=kind,
             oversize=oversize, together=request.app.state.tracking_together))
-    except ConcurrentChange as exc:
+    except (ConcurrentChange, Unavailable) as exc:
         # SDKs drop a batch answered 4xx but retry a 5xx: this one must come again.
         log.warning("tracking request deferred", extra={"path": request.url.path,
                                                         "error": str(exc)})
