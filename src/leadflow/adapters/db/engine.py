@@ -40,16 +40,6 @@ def _sqlite_pragmas(busy_timeout: float) -> Callable[[Any, Any], None]:
     return on_connect
 
 
-def _postgresql_settings(dbapi_connection: Any, _record: Any) -> None:
-    # The driver prepares a statement run five times, and PostgreSQL then keeps a generic
-    # plan made without the values: one made while a table was small (a seq scan) stays
-    # after it has grown, until the next ANALYZE (never, with autovacuum off). Lookups of a
-    # tracking batch's identities and message ids took 17 ms each so, against 2 ms planned
-    # with their values each time.
-    dbapi_connection.execute("SET plan_cache_mode = force_custom_plan")
-    dbapi_connection.commit()
-
-
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -64,9 +54,14 @@ def make_engine(url: str) -> Engine:
         if parsed.get_backend_name() not in ("sqlite", "postgresql"):
             raise ArgumentError(f"unsupported database {parsed.get_backend_name()!r}")
         if parsed.get_backend_name() == "postgresql":
-            engine = create_engine(url, pool_pre_ping=True, **JSON_OPTIONS)
-            event.listen(engine, "connect", _postgresql_settings)
-            return engine
+            # The driver would prepare a statement run five times, and PostgreSQL then keeps
+            # a generic plan made without the values: one made while a table was small (a seq
+            # scan) stays after it has grown, until the next ANALYZE (never, with autovacuum
+            # off). A tracking batch's identity and message-id lookups took 17 ms each so,
+            # against 2 ms planned with their values each time. (Forcing custom plans on the
+            # server instead also replans every foreign-key check: COPY ran at half speed.)
+            return create_engine(url, pool_pre_ping=True,
+                                 connect_args={"prepare_threshold": None}, **JSON_OPTIONS)
     except (ArgumentError, NoSuchModuleError) as exc:
         raise InvalidInput(f"not a database URL leadflow can use ({exc}); expected "
                            "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
