@@ -125,19 +125,20 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
         writes.changes.append(first)
         writes.outbox.append(stage_message(contact, first))
 
-    by_contact: dict[int, list[EventIn]] = {}
+    by_contact: dict[int, list[Event]] = {}
     stored_events: list[Event] = []
     for event, key in zip(fresh, owner_of, strict=True):
         contact = contacts[key]
         assert contact.id is not None
         assert event.ts is not None
-        by_contact.setdefault(key, []).append(event)
-        stored_events.append(Event(contact_id=contact.id, ts=event.ts, shape=event.shape,
-                                   message_id=event.message_id, properties=event.properties,
-                                   received_at=now))
+        recorded = Event(contact_id=contact.id, ts=event.ts, shape=event.shape,
+                         message_id=event.message_id, properties=event.properties,
+                         received_at=now)
+        stored_events.append(recorded)
+        by_contact.setdefault(key, []).append(recorded)
 
     for mine in by_contact.values():
-        mine.sort(key=lambda e: e.ts or 0.0)
+        mine.sort(key=lambda e: e.ts)
     # A late event (older than its contact's latest): replay the whole history, the stored
     # events (read in one statement) and this run's, in the order the database keeps them
     # (time, then id: this run's come after the stored ones, in arrival order), so that caps
@@ -145,7 +146,7 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
     late = uow.events.histories(sorted(
         contacts[key].id or 0 for key, mine in by_contact.items()
         if contacts[key].last_event_at is not None
-        and (mine[0].ts or 0.0) < (contacts[key].last_event_at or 0.0)))
+        and mine[0].ts < (contacts[key].last_event_at or 0.0)))
     for row in stored_events:
         if row.contact_id in late:
             late[row.contact_id].append((row.ts, row.shape))
@@ -156,12 +157,11 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
             history = late[contact.id]
             history.sort(key=lambda entry: entry[0])  # stable: ties keep the order above
             rebuild_from_history(contact, history, cfg)
-            _evaluate(contact, ctx, at=mine[-1].ts or 0.0, now=now, writes=writes)
+            _evaluate(contact, ctx, at=mine[-1].ts, now=now, writes=writes)
         else:
-            for event in mine:
-                assert event.ts is not None
-                apply_event_in_order(contact, ts=event.ts, shape=event.shape, config=cfg)
-                _evaluate(contact, ctx, at=event.ts, now=now, writes=writes)
+            for row in mine:
+                apply_event_in_order(contact, ts=row.ts, shape=row.shape, config=cfg)
+                _evaluate(contact, ctx, at=row.ts, now=now, writes=writes)
         contact.updated_at = now
         result.contact_ids.add(contact.id)
 

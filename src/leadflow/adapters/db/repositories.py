@@ -394,6 +394,7 @@ class SqlEventRepository:
                  ) -> None:
         self.conn = conn
         self._shape_ids: dict[str, int] = {}  # found or made in this transaction
+        self._by_shape: dict[EventShape, int] = {}  # the same, without writing signatures
         self.committed_shapes = committed_shapes if committed_shapes is not None else {}
 
     def has_message(self, message_id: str) -> bool:
@@ -407,16 +408,18 @@ class SqlEventRepository:
         return out
 
     def shape_id(self, shape: EventShape) -> int:
+        known = self._by_shape.get(shape)
+        if known is not None:
+            return known
         sig = shape_signature(shape)
-        if sig in self._shape_ids:
-            return self._shape_ids[sig]
-        if sig in self.committed_shapes:
-            return self.committed_shapes[sig]
-        sid = self.conn.execute(
-            select(t.event_shapes.c.id).where(t.event_shapes.c.signature == sig)).scalar()
+        sid = self._shape_ids.get(sig) or self.committed_shapes.get(sig)
         if sid is None:
-            sid = _new_id(self.conn.execute(insert(t.event_shapes), shape_row(shape)))
-        self._shape_ids[sig] = int(sid)
+            sid = self.conn.execute(
+                select(t.event_shapes.c.id).where(t.event_shapes.c.signature == sig)).scalar()
+            if sid is None:
+                sid = _new_id(self.conn.execute(insert(t.event_shapes), shape_row(shape)))
+            self._shape_ids[sig] = int(sid)
+        self._by_shape[shape] = int(sid)
         return int(sid)
 
     def add(self, event: Event) -> int:
