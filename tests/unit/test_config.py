@@ -147,6 +147,18 @@ def test_bad_cap_points_and_zero_points(raw: dict[str, Any]) -> None:
     assert f"engagement.rules[{i + 1}].points" in problems
 
 
+@pytest.mark.parametrize("points", ["lots", None, False, [1]])
+def test_points_that_are_not_a_number_get_that_one_problem(raw: dict[str, Any],
+                                                           points: Any) -> None:
+    i = rule_index(raw, "page_view")
+    raw["engagement"]["rules"][i]["points"] = points
+    with pytest.raises(ConfigInvalid) as info:
+        parse_config(raw)
+    assert [p.message for p in info.value.problems
+            if p.location == f"engagement.rules[{i}].points"] == [
+        f"expected a number, got {points!r}"]
+
+
 def test_missing_entry_stage(raw: dict[str, Any]) -> None:
     raw["stages"] = [s for s in raw["stages"] if s["role"] != "entry"]
     problems = problems_of(raw)

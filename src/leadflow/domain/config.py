@@ -355,8 +355,9 @@ def _parse_engagement(data: Any, problems: Problems) -> EngagementConfig:
             problems.add(under(here, "key"), f"duplicate rule key {key!r}")
         seen.add(key)
         points = number(r.get("points"), under(here, "points"), problems)
-        if points == 0 and "points" in r:
-            problems.add(under(here, "points"), "points must not be 0")
+        given = r.get("points")
+        if points == 0 and isinstance(given, int | float) and not isinstance(given, bool):
+            problems.add(under(here, "points"), "points must not be 0")  # (not refused above)
         cap = None
         if "cap" in r:
             c = mapping(r["cap"], under(here, "cap"), problems)
