@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event, func, select
 
 from leadflow.adapters.db import tables as t
@@ -113,4 +114,51 @@ def test_a_database_too_busy_fails_queued_requests_at_once_to_come_again(
     assert {name: what for name, (what, _) in outcomes.items()} == dict.fromkeys(
         "abcd", "come again")
     assert max(seconds for _, seconds in outcomes.values()) < 1.6  # one wait each, not four
+    app.engine.dispose()
+
+
+def test_a_group_that_fails_is_written_again_request_by_request(
+        tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    """Only the request at fault fails; its neighbours in the group are stored."""
+    app = App(Settings(database_url=f"sqlite:///{tmp_path / 'fault.db'}",
+                       data_dir=tmp_path / "data"), clock=clock)
+    with app.engine.begin() as conn:  # a fault the database raises for one message
+        conn.exec_driver_sql(
+            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.message_id = 'bad' "
+            "BEGIN SELECT RAISE(ABORT, 'this message poisons its transaction'); END")
+    together = Together()
+    requests = {"first": [_page("f1", "v1", clock)],
+                "good": [_page("g1", "v2", clock), _page("g2", "v3", clock)],
+                "faulty": [_page("b0", "v4", clock), _page("bad", "v4", clock)],
+                "also good": [_page("h1", "v5", clock)]}
+    outcomes: dict[str, Any] = {}
+
+    def send(name: str) -> None:
+        try:
+            outcomes[name] = take_messages(
+                uow=app.uow(), ctx=app.ctx, messages=requests[name],
+                envelope=Envelope(received_at=clock.now()), together=together).stored
+        except Exception as exc:  # which request fails is the point
+            outcomes[name] = str(exc)
+
+    with app.uow() as holder:  # the first request waits for this writer, the others queue
+        holder.serialize("tracking")
+        first = threading.Thread(target=send, args=("first",))
+        first.start()
+        time.sleep(0.3)
+        others = [threading.Thread(target=send, args=(n,)) for n in requests if n != "first"]
+        for thread in others:
+            thread.start()
+        time.sleep(0.3)
+    for thread in (first, *others):
+        thread.join(30)
+
+    assert outcomes["first"] == 1
+    assert outcomes["good"] == 2
+    assert outcomes["also good"] == 1
+    assert "poisons its transaction" in outcomes["faulty"]
+    with app.engine.connect() as conn:
+        stored = sorted(conn.execute(select(t.events.c.message_id)).scalars())
+    assert stored == ["f1", "g1", "g2", "h1"]  # nothing of the faulty request, not even b0
+    assert "3 tracking requests written together failed" in caplog.text
     app.engine.dispose()
