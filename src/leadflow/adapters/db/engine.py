@@ -167,14 +167,18 @@ class BackgroundCheckpoints:
         self.checkpoints += 1
         return (frames, copied) if not busy else (frames, 0)
 
+    def copy_back(self) -> None:
+        """Copy the whole log back: most of it while this process's writers go on, then the
+        rest with them held back a moment. Only a log copied whole is started anew by the
+        next writer; otherwise it grows for as long as they keep writing."""
+        self.checkpoint()
+        with one_writer_at_a_time(self.engine):
+            self.checkpoint()
+
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                self.checkpoint()  # most of the log, while this process's writers go on
-                # The rest, with them held back a moment: only a log copied whole is started
-                # anew by the next writer; otherwise it grows while they keep writing.
-                with one_writer_at_a_time(self.engine):
-                    self.checkpoint()
+                self.copy_back()
             except Exception as exc:  # the backstop keeps the log bounded meanwhile
                 log.warning("background checkpoint failed: %s", _said(exc))
 
