@@ -276,8 +276,8 @@ def _apply_all(uow: UnitOfWork, ctx: Context, items: list[tuple[_Prepared, Track
 
     def flush() -> None:
         if run:
-            done = record_many(uow=uow, ctx=ctx, events=[p.event for p, _ in run])
-            for (_, result), contact_id in zip(run, done.contact_at, strict=True):
+            recorded = record_many(uow=uow, ctx=ctx, events=[p.event for p, _ in run])
+            for (_, result), contact_id in zip(run, recorded, strict=True):
                 if contact_id is None:
                     result.duplicates += 1
                 else:

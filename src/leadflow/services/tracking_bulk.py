@@ -40,40 +40,32 @@ class NeedsOneByOne(Exception):
 
 
 @dataclass
-class BulkResult:
-    stored: int = 0
-    duplicates: int = 0
-    contact_ids: set[int] = field(default_factory=set)
-    contact_at: list[int | None] = field(default_factory=list)  # per event; None: duplicate
-
-
-@dataclass
 class _Writes:
     changes: list[StageChange] = field(default_factory=list)
     milestones: list[tuple[int, str, float, str, str]] = field(default_factory=list)
     outbox: list[Message] = field(default_factory=list)
 
 
-def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> BulkResult:
-    """Record validated events that name no contact id, inside an open unit of work."""
+def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]
+                ) -> list[int | None]:
+    """Record validated events that name no contact id, inside an open unit of work; the
+    contact each was recorded for, in order (None: a duplicate, not recorded)."""
     cfg = ctx.config
     now = ctx.clock.now()
-    result = BulkResult()
     fresh: list[EventIn] = []
     seen: set[str] = set()
     stored = uow.events.existing_messages([e.message_id for e in events if e.message_id])
-    result.contact_at = [None] * len(events)
+    contact_at: list[int | None] = [None] * len(events)
     fresh_at: list[int] = []
     for position, event in enumerate(events):
         if event.message_id and (event.message_id in stored or event.message_id in seen):
-            result.duplicates += 1
             continue
         fresh_at.append(position)
         if event.message_id:
             seen.add(event.message_id)
         fresh.append(event)
     if not fresh:
-        return result
+        return contact_at
     values: dict[str, set[str]] = {kind: set() for kind in IDENTITY_KINDS}
     for event in fresh:
         for kind, value in event.identities:
@@ -163,7 +155,6 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
                 apply_event_in_order(contact, ts=row.ts, shape=row.shape, config=cfg)
                 _evaluate(contact, ctx, at=row.ts, now=now, writes=writes)
         contact.updated_at = now
-        result.contact_ids.add(contact.id)
 
     uow.contacts.add_many(list(new_contacts.values()))
     uow.history.add_audits([
@@ -177,10 +168,9 @@ def record_many(*, uow: UnitOfWork, ctx: Context, events: Sequence[EventIn]) -> 
     uow.history.add_milestones(writes.milestones)
     uow.outbox.add_many(writes.outbox)
     uow.contacts.save_many([contacts[k] for k in by_contact if k > 0], columns=TRACKING_COLUMNS)
-    result.stored = len(stored_events)
     for position, key in zip(fresh_at, owner_of, strict=True):
-        result.contact_at[position] = contacts[key].id
-    return result
+        contact_at[position] = contacts[key].id
+    return contact_at
 
 
 def _visitor(ctx: Context, event: EventIn, *, provisional_id: int, now: float) -> Contact:
