@@ -77,24 +77,29 @@ def insert_returning_ids(conn: Connection, table: Table, rows: Sequence[dict[str
         result = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
                               list(rows))
         return [int(i) for i in result.scalars().all()]
-    sequence = func.pg_get_serial_sequence(table.name, "id")
-    ids = [int(i) for i in conn.execute(
-        select(func.nextval(sequence)).select_from(func.generate_series(1, len(rows)))
-    ).scalars().all()]
+    ids = next_ids(conn, table, len(rows))
     insert_rows(conn, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
     return ids
+
+
+def next_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """``count`` new ids from the sequence of ``table``'s id (PostgreSQL)."""
+    sequence = func.pg_get_serial_sequence(table.name, "id")
+    return [int(i) for i in conn.execute(
+        select(func.nextval(sequence)).select_from(func.generate_series(1, count))
+    ).scalars().all()]
 
 
 def driver_rows(table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]
                 ) -> list[tuple[Any, ...]]:
     """``rows`` as SQLite's driver takes them: JSON columns serialized as SQLAlchemy's JSON
     type does (None as JSON null unless the type says ``none_as_null``)."""
-    json_columns = {n for n in names if isinstance(table.c[n].type, JSON)}
-    if not json_columns:
+    encoders = [_json_encoder(table.c[n]) if isinstance(table.c[n].type, JSON) else None
+                for n in names]
+    if not any(encoders):
         return [tuple(row[n] for n in names) for row in rows]
-    as_json = [_json_encoder(table.c[n]) if n in json_columns else None for n in names]
     return [tuple(row[n] if encode is None else encode(row[n])
-                  for n, encode in zip(names, as_json, strict=True)) for row in rows]
+                  for n, encode in zip(names, encoders, strict=True)) for row in rows]
 
 
 def _json_encoder(column: Column[Any]) -> Any:

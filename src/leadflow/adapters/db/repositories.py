@@ -31,6 +31,7 @@ from leadflow.adapters.db.bulk_rows import (
     insert_returning_ids,
     insert_rows,
     is_postgresql,
+    next_ids,
     update_rows,
 )
 from leadflow.adapters.db.engine import one_writer_at_a_time, try_again_later
@@ -250,9 +251,7 @@ class SqlContactRepository:
         if count <= 0:
             return []
         if is_postgresql(self.conn):
-            return [int(i) for i in self.conn.execute(
-                select(func.nextval(func.pg_get_serial_sequence("contacts", "id")))
-                .select_from(func.generate_series(1, count))).scalars().all()]
+            return next_ids(self.conn, t.contacts, count)
         # AUTOINCREMENT: never an id used before, even by a contact since merged away.
         last = self.conn.exec_driver_sql(
             "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'contacts'), 0),"
