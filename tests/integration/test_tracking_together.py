@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,23 @@ from tests.conftest import FakeClock
 def _page(message_id: str, visitor: str, clock: FakeClock) -> dict[str, Any]:
     return {"type": "page", "anonymousId": visitor, "messageId": message_id,
             "timestamp": clock.now() - 30, "properties": {"url": "https://acme.example/"}}
+
+
+def first_alone_then_queued(app: App, names: list[str],
+                            send: Callable[[str], None]) -> None:
+    """Send the first request while another writer holds the database (it waits, alone in
+    its group), then the others (they queue behind it); return once all are answered."""
+    with app.uow() as holder:
+        holder.serialize("tracking")
+        first = threading.Thread(target=send, args=(names[0],))
+        first.start()
+        time.sleep(0.3)
+        others = [threading.Thread(target=send, args=(n,)) for n in names[1:]]
+        for thread in others:
+            thread.start()
+        time.sleep(0.3)
+    for thread in (first, *others):
+        thread.join(30)
 
 
 def test_requests_that_queue_are_written_in_one_transaction(app: App,
@@ -47,17 +65,7 @@ def test_requests_that_queue_are_written_in_one_transaction(app: App,
                                       envelope=Envelope(received_at=clock.now()),
                                       together=together)
 
-    with app.uow() as holder:  # the first request waits for this writer, the others queue
-        holder.serialize("tracking")
-        first = threading.Thread(target=send, args=("first",))
-        first.start()
-        time.sleep(0.3)
-        others = [threading.Thread(target=send, args=(n,)) for n in requests if n != "first"]
-        for thread in others:
-            thread.start()
-        time.sleep(0.3)
-    for thread in (first, *others):
-        thread.join(30)
+    first_alone_then_queued(app, list(requests), send)
 
     assert len(commits) == 2  # the first alone, then the three that queued together
     assert (results["first"].stored, results["first"].duplicates) == (1, 0)
@@ -141,17 +149,7 @@ def test_a_group_that_fails_is_written_again_request_by_request(
         except Exception as exc:  # which request fails is the point
             outcomes[name] = str(exc)
 
-    with app.uow() as holder:  # the first request waits for this writer, the others queue
-        holder.serialize("tracking")
-        first = threading.Thread(target=send, args=("first",))
-        first.start()
-        time.sleep(0.3)
-        others = [threading.Thread(target=send, args=(n,)) for n in requests if n != "first"]
-        for thread in others:
-            thread.start()
-        time.sleep(0.3)
-    for thread in (first, *others):
-        thread.join(30)
+    first_alone_then_queued(app, list(requests), send)
 
     assert outcomes["first"] == 1
     assert outcomes["good"] == 2
