@@ -29,6 +29,14 @@ def is_postgresql(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+def begin_now(conn: Connection) -> None:
+    """Open the transaction on SQLite now: pysqlite defers BEGIN to the first INSERT, UPDATE
+    or DELETE, so a statement before it (DDL, a SAVEPOINT) would commit on its own."""
+    dbapi = conn.connection.dbapi_connection
+    if not is_postgresql(conn) and dbapi is not None and not dbapi.in_transaction:
+        conn.exec_driver_sql("BEGIN")
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys, named as the table's columns)."""
     if not rows:

@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_load import insert_frame
+from leadflow.adapters.db.bulk_rows import begin_now
 from leadflow.adapters.db.mapping import shape_from_row
 from leadflow.domain.config import EngagementConfig, LifecycleConfig
 from leadflow.domain.engagement import NEGATIVE_RANK_BASE, WINDOW_ORIGIN, ZERO_RANK
@@ -632,12 +633,9 @@ class _Writer:
         self.changed = 0
         self.contacts = 0
         self.index_dropped = False
-        dbapi = conn.connection.dbapi_connection
-        if not self.pg and dbapi is not None and not dbapi.in_transaction:
-            # pysqlite opens a transaction only before INSERT, UPDATE or DELETE: the first
-            # range's DROP INDEX would commit on its own, and a rescore stopped before the
-            # end would leave the index dropped (and every later rescore failing to drop it).
-            conn.exec_driver_sql("BEGIN")
+        # Else the first range's DROP INDEX would commit on its own, and a rescore stopped
+        # before the end would leave the index dropped (every later one failing to drop it).
+        begin_now(conn)
         if self.pg:
             # Enough memory to join a range's rows without spilling to disk in 16 batches
             # (0.7-1.2 s of the 3-4 s of updating 250k rows).

@@ -28,6 +28,7 @@ from sqlalchemy.sql import Select
 
 from leadflow.adapters.db import tables as t
 from leadflow.adapters.db.bulk_rows import (
+    begin_now,
     insert_returning_ids,
     insert_rows,
     is_postgresql,
@@ -663,11 +664,7 @@ class SqlUnitOfWork:
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: an exception inside undoes only what it wrote, then rises."""
-        dbapi = self.conn.connection.dbapi_connection
-        if self.conn.dialect.name == "sqlite" and dbapi is not None and not dbapi.in_transaction:
-            # pysqlite defers BEGIN to the first write: a SAVEPOINT issued before it would
-            # open a transaction of its own, which its RELEASE would commit.
-            self.conn.exec_driver_sql("BEGIN")
+        begin_now(self.conn)  # or the SAVEPOINT's RELEASE would commit
         nested = self.conn.begin_nested()
         try:
             yield
